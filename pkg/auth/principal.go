@@ -1,0 +1,111 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/sawmillhq/sawmill/pkg/apierr"
+)
+
+// Principal is who a request acts as.
+type Principal struct {
+	TenantID string
+	Scopes   []Scope
+	KeyID    string // set when authenticated by API key
+	UserID   string // set when authenticated by session
+}
+
+// Has reports whether p carries scope s.
+func (p Principal) Has(s Scope) bool {
+	for _, x := range p.Scopes {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Require returns a PermissionDenied error unless p carries scope s.
+func (p Principal) Require(s Scope) error {
+	if !p.Has(s) {
+		return apierr.New(apierr.PermissionDenied, "this credential lacks the %q scope", s)
+	}
+	return nil
+}
+
+// Authenticator turns bearer tokens into principals: API keys against a
+// KeyTable, anything else as a session JWT.
+type Authenticator struct {
+	Keys     *KeyTable
+	Sessions *Sessions // nil: sessions are not accepted
+}
+
+// Authenticate checks a bearer credential. Every failure is an
+// Unauthenticated *apierr.Error with a message that does not reveal whether a
+// key id exists.
+func (a *Authenticator) Authenticate(bearer string) (Principal, error) {
+	if bearer == "" {
+		return Principal{}, apierr.New(apierr.Unauthenticated, "missing credentials: send Authorization: Bearer <api key or session token>")
+	}
+	if id, secret, ok := ParseKey(bearer); ok {
+		k, found := a.Keys.Lookup(id)
+		if !found || !checkSecret(secret, k.Hash) {
+			return Principal{}, apierr.New(apierr.Unauthenticated, "invalid API key")
+		}
+		return Principal{TenantID: k.TenantID, Scopes: k.Scopes, KeyID: k.ID}, nil
+	}
+	if strings.HasPrefix(bearer, keyPrefix) {
+		return Principal{}, apierr.New(apierr.Unauthenticated, "malformed API key")
+	}
+	if a.Sessions == nil {
+		return Principal{}, apierr.New(apierr.Unauthenticated, "invalid API key")
+	}
+	c, err := a.Sessions.Verify(bearer)
+	if err == ErrSessionExpired {
+		return Principal{}, apierr.New(apierr.Unauthenticated, "session expired: log in again")
+	}
+	if err != nil {
+		return Principal{}, apierr.New(apierr.Unauthenticated, "invalid session token")
+	}
+	return Principal{TenantID: c.TenantID, Scopes: c.Scopes, UserID: c.Subject}, nil
+}
+
+// HTTP authenticates an HTTP request and requires scope s.
+func (a *Authenticator) HTTP(r *http.Request, s Scope) (Principal, error) {
+	return a.require(bearerOf(r.Header.Get("Authorization")), s)
+}
+
+// GRPC authenticates a gRPC (or grpc-gateway) call from its incoming
+// "authorization" metadata and requires scope s.
+func (a *Authenticator) GRPC(ctx context.Context, s Scope) (Principal, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	var v string
+	if vals := md.Get("authorization"); len(vals) > 0 {
+		v = vals[0]
+	}
+	return a.require(bearerOf(v), s)
+}
+
+func (a *Authenticator) require(bearer string, s Scope) (Principal, error) {
+	p, err := a.Authenticate(bearer)
+	if err != nil {
+		return Principal{}, err
+	}
+	if err := p.Require(s); err != nil {
+		return Principal{}, err
+	}
+	return p, nil
+}
+
+// bearerOf extracts the token from an Authorization header value; the
+// scheme is case-insensitive.
+func bearerOf(h string) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}

@@ -1,0 +1,178 @@
+// Package bus provides Sawmill's NATS layer: the connection, the LOGS stream
+// and its subjects, the control-plane KV buckets, publishing event batches, and
+// following a KV bucket into memory. Every role calls Ensure at start; it
+// creates or updates streams and buckets idempotently so roles can start in
+// any order. It must not import any service package.
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the stream, subjects, consumer and buckets.
+const (
+	// LogsStream holds published event batches, one message per batch.
+	LogsStream = "LOGS"
+	// LogsSubjectPrefix is followed by the tenant id: logs.<tenant>.
+	LogsSubjectPrefix = "logs."
+	// WriterConsumer is the durable pull consumer the writers share.
+	WriterConsumer = "writer"
+
+	BucketTenants = "tenants" // tenant id → tenant record (JSON)
+	BucketUsers   = "users"   // email key (see EmailKey) → user record (JSON)
+	BucketKeys    = "keys"    // API key id → auth.Key (JSON)
+
+	// HeaderRetention carries the retention class (days) stamped at ingest.
+	HeaderRetention = "Sawmill-Retention-Days"
+	// HeaderEvents carries the number of events in a batch.
+	HeaderEvents = "Sawmill-Events"
+)
+
+// LogsSubject returns the subject a tenant's batches are published on.
+func LogsSubject(tenant string) string { return LogsSubjectPrefix + tenant }
+
+// Config configures the connection and the stream.
+type Config struct {
+	// URL of the NATS server(s), comma-separated. Required.
+	URL string
+	// Name identifies this client to the server (role and host).
+	Name string
+	// DuplicateWindow is how long an Idempotency-Key is remembered. 0 → 10 minutes.
+	DuplicateWindow time.Duration
+	// MaxAge bounds how long batches stay in the stream after the writer has
+	// stored them (they are kept for replay and debugging). 0 → 24 hours.
+	MaxAge time.Duration
+	// MaxBytes bounds the stream's size; publishes fail (and clients see 503)
+	// when it is full. 0 → 10 GiB.
+	MaxBytes int64
+	// Replicas for the stream and buckets (1 for a single server).
+	Replicas int
+	Logger   *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = 10 * time.Minute
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = 24 * time.Hour
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 10 << 30
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Bus is a connection to NATS with JetStream. It is safe for concurrent use.
+type Bus struct {
+	NC  *nats.Conn
+	JS  jetstream.JetStream
+	cfg Config
+
+	Tenants jetstream.KeyValue
+	Users   jetstream.KeyValue
+	Keys    jetstream.KeyValue
+}
+
+// Connect dials NATS (reconnecting forever after the first success), then
+// ensures the stream and buckets exist with the configured settings.
+func Connect(ctx context.Context, cfg Config) (*Bus, error) {
+	cfg.defaults()
+	if cfg.URL == "" {
+		return nil, errors.New("bus: no NATS URL")
+	}
+	log := cfg.Logger
+	nc, err := nats.Connect(cfg.URL,
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectBufSize(64<<20),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats %s: %w", cfg.URL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	b := &Bus{NC: nc, JS: js, cfg: cfg}
+	if err := b.ensure(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Bus) ensure(ctx context.Context) error {
+	_, err := b.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        LogsStream,
+		Description: "event batches from ingest edges, consumed by writers and tails",
+		Subjects:    []string{LogsSubjectPrefix + "*"},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      b.cfg.MaxAge,
+		MaxBytes:    b.cfg.MaxBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.cfg.Replicas,
+		Duplicates:  b.cfg.DuplicateWindow,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", LogsStream, err)
+	}
+	buckets := []struct {
+		name string
+		kv   *jetstream.KeyValue
+	}{{BucketTenants, &b.Tenants}, {BucketUsers, &b.Users}, {BucketKeys, &b.Keys}}
+	for _, bk := range buckets {
+		kv, err := b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   bk.name,
+			History:  1,
+			Storage:  jetstream.FileStorage,
+			Replicas: b.cfg.Replicas,
+		})
+		if err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", bk.name, err)
+		}
+		*bk.kv = kv
+	}
+	return nil
+}
+
+// Ping reports whether the connection is up and JetStream answers.
+func (b *Bus) Ping(ctx context.Context) error {
+	if !b.NC.IsConnected() {
+		return errors.New("nats not connected")
+	}
+	if _, err := b.JS.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream account info: %w", err)
+	}
+	return nil
+}
+
+// Close drains the connection: pending publishes and subscriptions finish
+// before it closes.
+func (b *Bus) Close() error {
+	if b.NC.IsClosed() {
+		return nil
+	}
+	return b.NC.Drain()
+}
