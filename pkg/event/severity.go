@@ -1,6 +1,9 @@
 package event
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Canonical level names, one per OpenTelemetry severity range.
 const (
@@ -36,7 +39,36 @@ func LevelName(n int32) string {
 // CRITICAL, syslog's err and emerg, OTel's WARN4 ...) to its OpenTelemetry
 // severity number. It is case-insensitive and reports false for unknown names.
 func ParseLevel(s string) (int32, bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
+	s = strings.TrimSpace(s)
+	var buf [16]byte
+	if lower, ok := asciiLower(buf[:0], s); ok {
+		return levelNumber(string(lower)) // converted for the switch only: no allocation
+	}
+	return levelNumber(strings.ToLower(s))
+}
+
+// asciiLower appends s in lower case to dst, reporting false (and doing
+// nothing useful) when s is longer than dst's capacity or not ASCII.
+func asciiLower(dst []byte, s string) ([]byte, bool) {
+	if len(s) > cap(dst) {
+		return dst, false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return dst, false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
+
+// levelNumber maps a trimmed lower-case severity name to its number.
+func levelNumber(s string) (int32, bool) {
+	switch s {
 	case "trace", "finest", "finer":
 		return 1, true
 	case "debug", "fine", "dbg":
