@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// BenchmarkInsert inserts batches of 5,000 realistic rows, as the writer
+// does, from 20 tenants, reporting rows/s and ns/row; bytes are the rows'
+// billing size.
+func BenchmarkInsert(b *testing.B) {
+	const batch = 5000
+	s := migratedStore(b)
+	batches := make([][]Row, 8)
+	var size int64
+	for i := range batches {
+		batches[i] = make([]Row, 0, batch)
+		for t := range 20 {
+			batches[i] = append(batches[i], realisticRows(uint64(i*20+t), fmt.Sprintf("tenant-%02d", t), uint64(i*batch+t*batch/20), batch/20, 50)...)
+		}
+	}
+	for _, r := range batches[0] {
+		size += int64(r.Size())
+	}
+	ctx := context.Background()
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if err := s.Insert(ctx, batches[i%len(batches)]); err != nil {
+			b.Fatalf("insert: %v", err)
+		}
+	}
+	rows := float64(b.N) * batch
+	b.ReportMetric(rows/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/rows, "ns/row")
+}
+
+// BenchmarkNewColumns measures the client-side part of Insert: turning rows
+// into columns.
+func BenchmarkNewColumns(b *testing.B) {
+	rows := realisticRows(1, "acme", 1, 5000, 50)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := newColumns(rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+}

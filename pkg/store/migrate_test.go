@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestMigrateTwice(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, Config{})
+	ok, err := s.MigrationsApplied(ctx)
+	if err != nil || ok {
+		t.Fatalf("MigrationsApplied before Migrate = %v, %v; want false, nil", ok, err)
+	}
+	for i := range 2 {
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("migrate #%d: %v", i+1, err)
+		}
+	}
+	ok, err = s.MigrationsApplied(ctx)
+	if err != nil || !ok {
+		t.Fatalf("MigrationsApplied after Migrate = %v, %v; want true, nil", ok, err)
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM schema_migrations").Scan(&n); err != nil {
+		t.Fatalf("count schema_migrations: %v", err)
+	}
+	if n != uint64(len(Migrations)) {
+		t.Fatalf("schema_migrations has %d rows after two runs, want %d", n, len(Migrations))
+	}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	ctx := context.Background()
+	a := openStore(t, Config{})
+	b := openStore(t, Config{Database: a.Database()})
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		s := []*Store{a, b}[i%2]
+		wg.Go(func() { errs[i] = s.Migrate(ctx) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("migrate #%d: %v", i, err)
+		}
+	}
+	if ok, err := b.MigrationsApplied(ctx); err != nil || !ok {
+		t.Fatalf("MigrationsApplied = %v, %v; want true, nil", ok, err)
+	}
+}
+
+// TestLogsSchema pins the column names and order others compile queries
+// against.
+func TestLogsSchema(t *testing.T) {
+	ctx := context.Background()
+	s := migratedStore(t)
+	rows, err := s.conn.Query(ctx, "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = 'logs'") // in table order (18.16 has no position column)
+	if err != nil {
+		t.Fatalf("columns: %v", err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, name+" "+typ)
+	}
+	want := "tenant_id String, ts DateTime('UTC'), ts_ns Int64, observed_ns Int64, retention_days UInt16, " +
+		"level String, severity_number UInt8, message String, service String, environment String, host String, " +
+		"logger String, trace_id String, span_id String, request_id String, attr_keys Array(String), " +
+		"attr_values Array(String), num_keys Array(String), num_values Array(Float64), exc_type String, " +
+		"exc_message String, exc_stack String, size_bytes UInt32, seq UInt64, idx UInt32"
+	if strings.Join(got, ", ") != want {
+		t.Fatalf("logs columns:\n got %s\nwant %s", strings.Join(got, ", "), want)
+	}
+	if strings.Join(insertColumns, ", ") != strings.Join(names(got), ", ") {
+		t.Fatalf("insertColumns %v do not match the table %v", insertColumns, names(got))
+	}
+}
+
+func names(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i], _, _ = strings.Cut(c, " ")
+	}
+	return out
+}
+
+func TestCheckMigrations(t *testing.T) {
+	f := func(name string, ms []Migration, wantErr string) {
+		t.Helper()
+		err := checkMigrations(ms)
+		if wantErr == "" && err != nil || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
+			t.Fatalf("%s: checkMigrations = %v, want error containing %q", name, err, wantErr)
+		}
+	}
+	f("the real list", Migrations, "")
+	f("out of order", []Migration{{Version: 2, SQL: "x"}, {Version: 1, SQL: "y"}}, "versions must increase")
+	f("duplicate", []Migration{{Version: 1, SQL: "x"}, {Version: 1, SQL: "y"}}, "versions must increase")
+	f("version zero", []Migration{{Version: 0, SQL: "x"}}, "versions must increase")
+	f("empty SQL", []Migration{{Version: 1, SQL: " "}}, "no SQL")
+}
+
+func TestOpenErrors(t *testing.T) {
+	f := func(name string, cfg Config, want string) {
+		t.Helper()
+		s, err := Open(context.Background(), cfg)
+		if err == nil {
+			s.Close()
+			t.Fatalf("%s: Open succeeded, want error containing %q", name, want)
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: error %q, want it to contain %q", name, err, want)
+		}
+	}
+	f("no addr", Config{}, "Addr is required")
+	f("bad database", Config{Addr: "127.0.0.1:1", Database: "x; DROP DATABASE y"}, "invalid database name")
+}
+
+func TestOpenCreatesDatabase(t *testing.T) {
+	ctx := context.Background()
+	name := "created_" + strings.TrimPrefix(openStore(t, Config{}).Database(), "test_")
+	s := openStore(t, Config{Database: name})
+	t.Cleanup(func() { s.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name) })
+	var db string
+	if err := s.conn.QueryRow(ctx, "SELECT currentDatabase()").Scan(&db); err != nil || db != name {
+		t.Fatalf("currentDatabase() = %q, %v; want %q", db, err, name)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+}
