@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/sawmillhq/sawmill/pkg/auth"
+	"github.com/sawmillhq/sawmill/pkg/bus"
+	"github.com/sawmillhq/sawmill/pkg/chserver"
+	"github.com/sawmillhq/sawmill/pkg/natsembed"
+	"github.com/sawmillhq/sawmill/pkg/server"
+	"github.com/sawmillhq/sawmill/pkg/store"
+	"github.com/sawmillhq/sawmill/pkg/tenant"
+	"github.com/sawmillhq/sawmill/services/billing"
+	"github.com/sawmillhq/sawmill/services/ingest"
+	"github.com/sawmillhq/sawmill/services/query"
+)
+
+// Stack is a running sawmill process: its dependencies and roles.
+type Stack struct {
+	Config Config
+	Server *server.Server
+
+	log    *slog.Logger
+	nats   *natsembed.Server
+	ch     *chserver.Server
+	bus    *bus.Bus
+	store  *store.Store
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background roles (writer, KV follows)
+	closes []func()
+}
+
+// Start brings up the role's dependencies and services and returns once the
+// listeners accept requests. Close stops everything, in reverse order.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	st = &Stack{Config: cfg, log: log, cancel: cancel}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	dev := cfg.Role == "dev"
+	if err := st.startDeps(ctx, dev); err != nil {
+		return st, err
+	}
+	sessions, err := st.sessions(dev)
+	if err != nil {
+		return st, err
+	}
+	keys := auth.NewKeyTable()
+	if err := st.bus.Follow(ctx, st.bus.Keys, keys.Apply); err != nil {
+		return st, fmt.Errorf("follow keys: %w", err)
+	}
+	authn := &auth.Authenticator{Keys: keys, Sessions: sessions}
+
+	st.Server = server.New(cfg.Server, log)
+	st.Server.AddCheck("nats", st.bus.Ping)
+	if st.store != nil {
+		st.Server.AddCheck("clickhouse", st.store.Ping)
+		st.Server.AddCheck("migrations", func(ctx context.Context) error {
+			ok, err := st.store.MigrationsApplied(ctx)
+			if err == nil && !ok {
+				err = errors.New("migrations not applied")
+			}
+			return err
+		})
+	}
+	if dev || cfg.Role == "billing" {
+		if err := billing.New(cfg.Billing, log.With("role", "billing"), st.bus, authn).Register(ctx, st.Server); err != nil {
+			return st, fmt.Errorf("billing: %w", err)
+		}
+	}
+	if dev || cfg.Role == "ingest" {
+		tenants := tenant.NewDirectory()
+		if err := st.bus.Follow(ctx, st.bus.Tenants, tenants.Apply); err != nil {
+			return st, fmt.Errorf("follow tenants: %w", err)
+		}
+		ingest.NewEdge(cfg.Ingest, log.With("role", "ingest"), st.bus, authn, tenants).Register(ctx, st.Server)
+		w := ingest.NewWriter(cfg.Writer, log.With("role", "writer"), st.bus, st.store)
+		st.wg.Add(1)
+		go func() {
+			defer st.wg.Done()
+			if err := w.Run(ctx); err != nil {
+				log.Error("writer stopped", "err", err)
+			}
+		}()
+	}
+	if dev || cfg.Role == "query" {
+		if err := query.New(cfg.Query, log.With("role", "query"), authn, st.store).Register(ctx, st.Server); err != nil {
+			return st, fmt.Errorf("query: %w", err)
+		}
+	}
+	if err := st.Server.Start(); err != nil {
+		st.Server = nil
+		return st, err
+	}
+	return st, nil
+}
+
+// startDeps connects to (in dev: starts) NATS and ClickHouse and migrates.
+func (st *Stack) startDeps(ctx context.Context, dev bool) error {
+	cfg := st.Config
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		ns, err := natsembed.Start(natsembed.Config{Port: cfg.NATSPort, StoreDir: filepath.Join(cfg.DataDir, "nats"),
+			Logger: st.log.With("component", "nats")})
+		if err != nil {
+			return fmt.Errorf("embedded nats: %w", err)
+		}
+		st.nats = ns
+		natsURL = ns.ClientURL()
+	}
+	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "sawmill-" + cfg.Role, Logger: st.log.With("component", "bus")})
+	if err != nil {
+		return err
+	}
+	st.bus = b
+	if cfg.Role == "billing" {
+		return nil // billing needs no ClickHouse yet
+	}
+	chAddr := cfg.ClickHouseAddr
+	if chAddr == "" && dev {
+		st.log.Info("starting private clickhouse-server", "dir", filepath.Join(cfg.DataDir, "clickhouse"), "port", cfg.ClickHousePort)
+		ch, err := chserver.Start(ctx, chserver.Config{Dir: filepath.Join(cfg.DataDir, "clickhouse"), TCPPort: cfg.ClickHousePort,
+			Logger: st.log.With("component", "clickhouse")})
+		if err != nil {
+			return fmt.Errorf("private clickhouse: %w", err)
+		}
+		st.ch = ch
+		chAddr = ch.Addr()
+	}
+	s, err := store.Open(ctx, store.Config{Addr: chAddr, Database: cfg.ClickHouseDatabase, Logger: st.log.With("component", "store")})
+	if err != nil {
+		return err
+	}
+	st.store = s
+	return s.Migrate(ctx)
+}
+
+// sessions loads the session signing key; dev creates and keeps one.
+func (st *Stack) sessions(dev bool) (*auth.Sessions, error) {
+	key := []byte(st.Config.JWTKey)
+	if len(key) == 0 {
+		b, err := os.ReadFile(st.Config.JWTKeyFile)
+		switch {
+		case err == nil:
+			key = []byte(strings.TrimSpace(string(b)))
+		case errors.Is(err, os.ErrNotExist) && dev:
+			raw := make([]byte, 32)
+			if _, err := rand.Read(raw); err != nil {
+				return nil, err
+			}
+			key = []byte(hex.EncodeToString(raw))
+			if err := os.MkdirAll(filepath.Dir(st.Config.JWTKeyFile), 0o700); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(st.Config.JWTKeyFile, key, 0o600); err != nil {
+				return nil, fmt.Errorf("write session key: %w", err)
+			}
+		default:
+			return nil, fmt.Errorf("session key: set -auth.jwt-key or create %s: %w", st.Config.JWTKeyFile, err)
+		}
+	}
+	return auth.NewSessions(key, 0)
+}
+
+// Close stops accepting requests, lets the writer flush, then closes the
+// store and drains NATS, and finally stops embedded servers.
+func (st *Stack) Close() {
+	if st.Server != nil {
+		st.Server.Shutdown()
+	}
+	st.cancel()
+	st.wg.Wait()
+	if st.store != nil {
+		_ = st.store.Close()
+	}
+	if st.bus != nil {
+		_ = st.bus.Close()
+	}
+	if st.nats != nil {
+		st.nats.Shutdown()
+	}
+	if st.ch != nil {
+		_ = st.ch.Stop()
+	}
+}
+
+func printWelcome(w io.Writer, st *Stack) {
+	base := "http://" + st.Server.HTTPAddr()
+	fmt.Fprintf(w, `
+Sawmill is running.
+  HTTP  %s   (REST API, /metrics, /healthz, /readyz)
+  gRPC  %s
+  data  %s
+
+Sign up, ship a first log, find it:
+
+  curl -s %s/v1/signup -d '{"email":"you@example.com","password":"correct horse battery","organization":"Acme"}'
+  export KEY=<api_key from the answer>
+  curl -s %s/v1/ingest -H "Authorization: Bearer $KEY" -d '{"message":"hello sawmill","level":"info","service":"web"}'
+  curl -s %s/v1/search -H "Authorization: Bearer $KEY" \
+    -d "{\"query\":\"hello\",\"from\":\"$(date -u -d '-1 hour' +%%FT%%TZ)\",\"to\":\"$(date -u -d '+1 minute' +%%FT%%TZ)\"}"
+
+Stop with Ctrl-C.
+`, st.Server.HTTPAddr(), st.Server.GRPCAddr(), st.Config.DataDir, base, base, base)
+}

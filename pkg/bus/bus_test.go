@@ -1,0 +1,108 @@
+package bus
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sawmillhq/sawmill/pkg/testenv"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func connect(t *testing.T, url string) *Bus {
+	t.Helper()
+	b, err := Connect(context.Background(), Config{URL: url, Name: t.Name(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// Every role ensures the stream and buckets; doing it twice, from two
+// clients, must work.
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestConnectIdempotent(t *testing.T) {
+	n := testenv.StartNATS(t)
+	connect(t, n.URL())
+	b := connect(t, n.URL())
+	info, err := b.JS.Stream(context.Background(), LogsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := info.CachedInfo().Config.Duplicates; d != 10*time.Minute {
+		t.Fatalf("duplicate window %v", d)
+	}
+}
+
+func TestPublishDuplicate(t *testing.T) {
+	n := testenv.StartNATS(t)
+	b := connect(t, n.URL())
+	ctx := context.Background()
+	seq1, dup1, err := b.PublishBatch(ctx, "t1", Batch{Data: []byte("x"), Events: 1, RetentionDays: 7, MsgID: "k"})
+	if err != nil || dup1 {
+		t.Fatalf("first publish: %v dup=%v", err, dup1)
+	}
+	seq2, dup2, err := b.PublishBatch(ctx, "t1", Batch{Data: []byte("x"), Events: 1, RetentionDays: 7, MsgID: "k"})
+	if err != nil || !dup2 || seq2 != seq1 {
+		t.Fatalf("second publish: seq %d (first %d) dup=%v err=%v", seq2, seq1, dup2, err)
+	}
+}
+
+// Follow applies current values, then changes, and survives a NATS restart.
+func TestFollow(t *testing.T) {
+	n := testenv.StartNATS(t)
+	b := connect(t, n.URL())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := b.Keys.Put(ctx, "t1.a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	state := map[string]string{}
+	err := b.Follow(ctx, b.Keys, func(k string, v []byte, deleted bool) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if deleted {
+			delete(state, k)
+		} else {
+			state[k] = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(k string) (string, bool) { mu.Lock(); defer mu.Unlock(); v, ok := state[k]; return v, ok }
+	if v, _ := get("t1.a"); v != "1" {
+		t.Fatalf("initial value not applied before Follow returned: %q", v)
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	b.Keys.Put(ctx, "t1.b", []byte("2"))
+	b.Keys.Purge(ctx, "t1.a")
+	waitFor("put and purge", func() bool { _, a := get("t1.a"); v, _ := get("t1.b"); return !a && v == "2" })
+
+	n.Restart(t)
+	waitFor("reconnect", func() bool { return b.NC.IsConnected() })
+	for i := 0; ; i++ {
+		if _, err := b.Keys.Put(ctx, "t1.c", []byte("3")); err == nil {
+			break
+		} else if i > 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitFor("a change after the restart", func() bool { v, _ := get("t1.c"); return v == "3" })
+}
