@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -108,7 +109,8 @@ func TestAuthenticator(t *testing.T) {
 	if err := table.Apply(KVKey("t1", id), b, false); err != nil {
 		t.Fatal(err)
 	}
-	a := &Authenticator{Keys: table, Sessions: testSessions(t, time.Hour)}
+	a := &Authenticator{Keys: table, Sessions: testSessions(t, time.Hour), MissWait: 20 * time.Millisecond}
+	ctx := context.Background()
 
 	code := func(err error) apierr.Code {
 		if err == nil {
@@ -116,31 +118,31 @@ func TestAuthenticator(t *testing.T) {
 		}
 		return apierr.From(err).Code
 	}
-	p, err := a.require(full, ScopeQuery)
+	p, err := a.require(ctx, full, ScopeQuery)
 	if err != nil || p.TenantID != "t1" || p.KeyID != id {
 		t.Fatalf("good key: %+v %v", p, err)
 	}
-	if _, err := a.require(full, ScopeIngest); code(err) != apierr.PermissionDenied {
+	if _, err := a.require(ctx, full, ScopeIngest); code(err) != apierr.PermissionDenied {
 		t.Fatalf("query key on ingest: %v", err)
 	}
-	if _, err := a.require("sm_"+id+"_wrongsecret", ScopeQuery); code(err) != apierr.Unauthenticated {
+	if _, err := a.require(ctx, "sm_"+id+"_wrongsecret", ScopeQuery); code(err) != apierr.Unauthenticated {
 		t.Fatalf("wrong secret: %v", err)
 	}
-	if _, err := a.require("", ScopeQuery); code(err) != apierr.Unauthenticated {
+	if _, err := a.require(ctx, "", ScopeQuery); code(err) != apierr.Unauthenticated {
 		t.Fatalf("no credential: %v", err)
 	}
-	if _, err := a.require("garbage", ScopeQuery); code(err) != apierr.Unauthenticated {
+	if _, err := a.require(ctx, "garbage", ScopeQuery); code(err) != apierr.Unauthenticated {
 		t.Fatalf("garbage token: %v", err)
 	}
 	tok, _, _ := a.Sessions.Issue("u1", "t9", []Scope{ScopeAdmin})
-	if p, err := a.require(tok, ScopeAdmin); err != nil || p.TenantID != "t9" || p.UserID != "u1" {
+	if p, err := a.require(ctx, tok, ScopeAdmin); err != nil || p.TenantID != "t9" || p.UserID != "u1" {
 		t.Fatalf("session: %+v %v", p, err)
 	}
 	// Revocation: the delete reaches the table, the key stops working.
 	if err := table.Apply(KVKey("t1", id), nil, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.require(full, ScopeQuery); code(err) != apierr.Unauthenticated {
+	if _, err := a.require(ctx, full, ScopeQuery); code(err) != apierr.Unauthenticated {
 		t.Fatalf("revoked key: %v", err)
 	}
 	if got := bearerOf("bearer  abc "); got != "abc" {
@@ -148,5 +150,26 @@ func TestAuthenticator(t *testing.T) {
 	}
 	if got := bearerOf("Basic abc"); got != "" {
 		t.Fatalf("bearerOf(Basic) = %q", got)
+	}
+}
+
+// A key that reaches the table while a request waits is accepted.
+func TestKeyTableWait(t *testing.T) {
+	table := NewKeyTable()
+	id, secret, full := NewKeySecret()
+	b, _ := json.Marshal(Key{ID: id, TenantID: "t1", Scopes: []Scope{ScopeIngest}, Hash: HashSecret(secret)})
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		table.Apply(KVKey("t1", "other"), []byte(`{"id":"other"}`), false)
+		time.Sleep(30 * time.Millisecond)
+		table.Apply(KVKey("t1", id), b, false)
+	}()
+	a := &Authenticator{Keys: table, MissWait: 10 * time.Second}
+	if p, err := a.require(context.Background(), full, ScopeIngest); err != nil || p.TenantID != "t1" {
+		t.Fatalf("key delivered while waiting: %+v %v", p, err)
+	}
+	a.MissWait = 10 * time.Millisecond
+	if _, err := a.require(context.Background(), "sm_nosuchkey_secret", ScopeIngest); err == nil {
+		t.Fatal("unknown key accepted")
 	}
 }

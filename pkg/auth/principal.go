@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/metadata"
 
@@ -41,17 +43,23 @@ func (p Principal) Require(s Scope) error {
 type Authenticator struct {
 	Keys     *KeyTable
 	Sessions *Sessions // nil: sessions are not accepted
+	// MissWait is how long an unknown key id waits for the KV watch to
+	// deliver it (see KeyTable.Wait). 0 → 500ms; negative: no wait.
+	MissWait time.Duration
 }
 
 // Authenticate checks a bearer credential. Every failure is an
 // Unauthenticated *apierr.Error with a message that does not reveal whether a
 // key id exists.
-func (a *Authenticator) Authenticate(bearer string) (Principal, error) {
+func (a *Authenticator) Authenticate(ctx context.Context, bearer string) (Principal, error) {
 	if bearer == "" {
 		return Principal{}, apierr.New(apierr.Unauthenticated, "missing credentials: send Authorization: Bearer <api key or session token>")
 	}
 	if id, secret, ok := ParseKey(bearer); ok {
 		k, found := a.Keys.Lookup(id)
+		if !found && a.MissWait >= 0 {
+			k, found = a.Keys.Wait(ctx, id, cmp.Or(a.MissWait, 500*time.Millisecond))
+		}
 		if !found || !checkSecret(secret, k.Hash) {
 			return Principal{}, apierr.New(apierr.Unauthenticated, "invalid API key")
 		}
@@ -75,7 +83,7 @@ func (a *Authenticator) Authenticate(bearer string) (Principal, error) {
 
 // HTTP authenticates an HTTP request and requires scope s.
 func (a *Authenticator) HTTP(r *http.Request, s Scope) (Principal, error) {
-	return a.require(bearerOf(r.Header.Get("Authorization")), s)
+	return a.require(r.Context(), bearerOf(r.Header.Get("Authorization")), s)
 }
 
 // GRPC authenticates a gRPC (or grpc-gateway) call from its incoming
@@ -86,11 +94,11 @@ func (a *Authenticator) GRPC(ctx context.Context, s Scope) (Principal, error) {
 	if vals := md.Get("authorization"); len(vals) > 0 {
 		v = vals[0]
 	}
-	return a.require(bearerOf(v), s)
+	return a.require(ctx, bearerOf(v), s)
 }
 
-func (a *Authenticator) require(bearer string, s Scope) (Principal, error) {
-	p, err := a.Authenticate(bearer)
+func (a *Authenticator) require(ctx context.Context, bearer string, s Scope) (Principal, error) {
+	p, err := a.Authenticate(ctx, bearer)
 	if err != nil {
 		return Principal{}, err
 	}

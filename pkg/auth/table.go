@@ -1,10 +1,12 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 )
 
 // KeyTable is the in-memory copy of the keys KV bucket that every edge
@@ -14,10 +16,14 @@ import (
 type KeyTable struct {
 	mu   sync.RWMutex
 	keys map[string]Key
+	// changed is closed and replaced on every put, waking Wait.
+	changed chan struct{}
 }
 
 // NewKeyTable returns an empty table.
-func NewKeyTable() *KeyTable { return &KeyTable{keys: make(map[string]Key)} }
+func NewKeyTable() *KeyTable {
+	return &KeyTable{keys: make(map[string]Key), changed: make(chan struct{})}
+}
 
 // KVKey returns the keys-bucket key of an API key: "<tenant>.<key id>", so
 // that a tenant's keys are listed with the filter "<tenant>.*" and one tenant
@@ -41,6 +47,8 @@ func (t *KeyTable) Apply(kvKey string, value []byte, deleted bool) error {
 	}
 	t.mu.Lock()
 	t.keys[id] = k
+	close(t.changed)
+	t.changed = make(chan struct{})
 	t.mu.Unlock()
 	return nil
 }
@@ -51,6 +59,31 @@ func (t *KeyTable) Lookup(id string) (Key, bool) {
 	k, ok := t.keys[id]
 	t.mu.RUnlock()
 	return k, ok
+}
+
+// Wait returns the key with the given id, waiting up to d (or until ctx
+// ends) for the KV watch to deliver it. A key created on another node moments
+// ago (signup, then an immediate first request) is still in flight on the
+// watch; waiting on local state covers that without a network call.
+func (t *KeyTable) Wait(ctx context.Context, id string, d time.Duration) (Key, bool) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		t.mu.RLock()
+		k, ok := t.keys[id]
+		changed := t.changed
+		t.mu.RUnlock()
+		if ok {
+			return k, true
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return Key{}, false
+		case <-ctx.Done():
+			return Key{}, false
+		}
+	}
 }
 
 // Len returns the number of keys held.
