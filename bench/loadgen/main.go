@@ -1,0 +1,244 @@
+// Command loadgen measures Sawmill end to end: it starts a fresh `sawmill
+// dev` stack (or uses a running one), signs up, and posts realistic
+// Django/Celery NDJSON batches to /v1/ingest from several workers for a fixed
+// time. It reports sustained accepted events/s, ack latency percentiles, and
+// how far the writer lags (accepted minus stored, sampled from ClickHouse).
+//
+//	go run ./bench/loadgen -sawmill ./bin/sawmill -duration 30s -workers 8 -batch 500
+//
+// Traffic goes only to 127.0.0.1; the run is bounded by -duration.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+type options struct {
+	sawmill  string
+	duration time.Duration
+	workers  int
+	batch    int
+	gzip     bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.sawmill, "sawmill", "./bin/sawmill", "sawmill binary to start as a fresh dev stack")
+	flag.DurationVar(&o.duration, "duration", 30*time.Second, "how long to send")
+	flag.IntVar(&o.workers, "workers", 8, "concurrent clients")
+	flag.IntVar(&o.batch, "batch", 500, "events per request")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+type stack struct {
+	cmd      *exec.Cmd
+	httpAddr string
+	chAddr   string
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startStack(bin string) (*stack, func(), error) {
+	dir, err := os.MkdirTemp("", "sawmill-loadgen-")
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &stack{httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort())}
+	chPort := freePort()
+	s.chAddr = fmt.Sprintf("127.0.0.1:%d", chPort)
+	s.cmd = exec.Command(bin, "dev")
+	s.cmd.Env = append(os.Environ(),
+		"SAWMILL_DATA_DIR="+dir,
+		"SAWMILL_HTTP_ADDR="+s.httpAddr,
+		"SAWMILL_GRPC_ADDR=127.0.0.1:"+strconv.Itoa(freePort()),
+		"SAWMILL_NATS_PORT="+strconv.Itoa(freePort()),
+		"SAWMILL_CLICKHOUSE_PORT="+strconv.Itoa(chPort),
+		"SAWMILL_BILLING_SIGNUP_PER_MINUTE=0",
+		"SAWMILL_LOG_LEVEL=warn",
+	)
+	logf, _ := os.Create(filepath.Join(dir, "sawmill.log"))
+	s.cmd.Stdout, s.cmd.Stderr = io.Discard, logf
+	if err := s.cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	stop := func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		_ = s.cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := http.Get("http://" + s.httpAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s, stop, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, nil, fmt.Errorf("stack not ready after 60s (log: %s)", logf.Name())
+		}
+	}
+}
+
+func run(o options) error {
+	st, stop, err := startStack(o.sawmill)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	base := "http://" + st.httpAddr
+	key, tenant, err := signup(base)
+	if err != nil {
+		return err
+	}
+	ch, err := clickhouse.Open(&clickhouse.Options{Addr: []string{st.chAddr}, Auth: clickhouse.Auth{Database: "sawmill"}})
+	if err != nil {
+		return err
+	}
+	stored := func() uint64 {
+		var n uint64
+		_ = ch.QueryRow(context.Background(), "SELECT count() FROM logs WHERE tenant_id = ?", tenant).Scan(&n)
+		return n
+	}
+
+	var accepted, bytesSent atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failures atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.workers}, Timeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < o.workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			g := newGenerator(int64(w))
+			var buf bytes.Buffer
+			for i := 0; ctx.Err() == nil; i++ {
+				buf.Reset()
+				for j := 0; j < o.batch; j++ {
+					g.line(&buf)
+				}
+				body := buf.Bytes()
+				req, _ := http.NewRequest("POST", base+"/v1/ingest", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+key)
+				req.Header.Set("Content-Type", "application/x-ndjson")
+				req.Header.Set("Idempotency-Key", fmt.Sprintf("w%d-%d", w, i))
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				var res struct{ Accepted int64 }
+				_ = json.NewDecoder(resp.Body).Decode(&res)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failures.Add(1)
+					continue
+				}
+				d := time.Since(t0)
+				accepted.Add(res.Accepted)
+				bytesSent.Add(int64(len(body)))
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}(w)
+	}
+	// Sample the writer's lag while sending.
+	var maxLag int64
+	tick := time.NewTicker(500 * time.Millisecond)
+sampling:
+	for {
+		select {
+		case <-ctx.Done():
+			break sampling
+		case <-tick.C:
+			if lag := accepted.Load() - int64(stored()); lag > maxLag {
+				maxLag = lag
+			}
+		}
+	}
+	tick.Stop()
+	wg.Wait()
+	elapsed := time.Since(start)
+	sendEnd := time.Now()
+	total := accepted.Load()
+	for stored() < uint64(total) {
+		if time.Since(sendEnd) > 2*time.Minute {
+			return fmt.Errorf("writer did not catch up: %d of %d stored", stored(), total)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	drain := time.Since(sendEnd)
+	final := stored()
+
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	fmt.Printf("workers=%d batch=%d duration=%s\n", o.workers, o.batch, elapsed.Round(time.Millisecond))
+	fmt.Printf("accepted      %d events in %d requests (%d failed)\n", total, len(lat), failures.Load())
+	fmt.Printf("throughput    %.0f events/s, %.1f MB/s of NDJSON\n", float64(total)/elapsed.Seconds(), float64(bytesSent.Load())/elapsed.Seconds()/1e6)
+	fmt.Printf("ack latency   p50 %s  p99 %s  max %s\n", pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
+	fmt.Printf("writer lag    max %d events while sending; caught up %s after the last ack\n", maxLag, drain.Round(time.Millisecond))
+	if final != uint64(total) {
+		return fmt.Errorf("stored %d events, accepted %d: exactly-once violated", final, total)
+	}
+	fmt.Printf("stored        %d events: exactly the accepted count\n", final)
+	return nil
+}
+
+func signup(base string) (key, tenant string, err error) {
+	body := fmt.Sprintf(`{"email":"load-%d@example.com","password":"correct horse battery","organization":"Load"}`, time.Now().UnixNano())
+	resp, err := http.Post(base+"/v1/signup", "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	var m struct {
+		APIKey   string `json:"api_key"`
+		TenantID string `json:"tenant_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || m.APIKey == "" {
+		return "", "", errors.Join(errors.New("signup failed"), err)
+	}
+	return m.APIKey, m.TenantID, nil
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+
+	"github.com/sawmillhq/sawmill/pkg/envflag"
+	"github.com/sawmillhq/sawmill/pkg/server"
+	"github.com/sawmillhq/sawmill/services/billing"
+	"github.com/sawmillhq/sawmill/services/ingest"
+	"github.com/sawmillhq/sawmill/services/query"
+)
+
+// Config is everything a sawmill process needs.
+type Config struct {
+	Role     string
+	LogLevel string
+	// DataDir holds the embedded NATS store, the private ClickHouse and the
+	// generated session key (dev). "" → ./.data
+	DataDir string
+
+	Server server.Config
+
+	// NATSURL of the cluster; "" in dev → an embedded server on NATSPort.
+	NATSURL  string
+	NATSPort int
+
+	// ClickHouseAddr (host:port, native protocol); "" in dev → a private
+	// clickhouse-server on ClickHousePort.
+	ClickHouseAddr     string
+	ClickHouseDatabase string
+	ClickHousePort     int
+
+	// JWTKey signs session tokens; every role must share it. "" → read
+	// JWTKeyFile, which dev creates when missing.
+	JWTKey     string
+	JWTKeyFile string
+
+	Ingest  ingest.Config
+	Writer  ingest.WriterConfig
+	Query   query.Config
+	Billing billing.Config
+}
+
+var roles = map[string]bool{"dev": true, "ingest": true, "query": true, "billing": true}
+
+// parseConfig parses flags and SAWMILL_* environment variables (lookup is
+// os.LookupEnv when nil) for a role.
+func parseConfig(role string, args []string, lookup func(string) (string, bool)) (Config, error) {
+	if !roles[role] {
+		return Config{}, fmt.Errorf("unknown role %q: use dev, ingest, query or billing", role)
+	}
+	c := Config{Role: role}
+	fs := flag.NewFlagSet("sawmill "+role, flag.ContinueOnError)
+	fs.StringVar(&c.LogLevel, "log.level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.DataDir, "data-dir", ".data", "directory for embedded NATS, private ClickHouse and generated keys")
+	c.Server.RegisterFlags(fs)
+	fs.StringVar(&c.NATSURL, "nats.url", "", "NATS server URL(s); empty in dev: start an embedded server")
+	fs.IntVar(&c.NATSPort, "nats.port", 4222, "port of the embedded NATS server (dev)")
+	fs.StringVar(&c.ClickHouseAddr, "clickhouse.addr", "", "ClickHouse native-protocol address host:port; empty in dev: start a private server")
+	fs.StringVar(&c.ClickHouseDatabase, "clickhouse.database", "sawmill", "ClickHouse database")
+	fs.IntVar(&c.ClickHousePort, "clickhouse.port", 19000, "native port of the private ClickHouse server (dev)")
+	fs.StringVar(&c.JWTKey, "auth.jwt-key", "", "session signing key (at least 32 bytes), shared by every role")
+	fs.StringVar(&c.JWTKeyFile, "auth.jwt-key-file", "", "file holding the session signing key; empty: <data-dir>/jwt.key")
+	c.Ingest.RegisterFlags(fs)
+	c.Writer.RegisterFlags(fs)
+	c.Query.RegisterFlags(fs)
+	c.Billing.RegisterFlags(fs)
+	if err := envflag.Parse(fs, args, "SAWMILL_", lookup); err != nil {
+		return Config{}, err
+	}
+	if c.JWTKeyFile == "" {
+		c.JWTKeyFile = filepath.Join(c.DataDir, "jwt.key")
+	}
+	return c, c.Validate()
+}
+
+// Validate reports settings a role cannot run with.
+func (c Config) Validate() error {
+	if c.Role != "dev" {
+		if c.NATSURL == "" {
+			return errors.New("-nats.url (SAWMILL_NATS_URL) is required outside dev")
+		}
+		if c.ClickHouseAddr == "" && c.Role != "billing" {
+			return errors.New("-clickhouse.addr (SAWMILL_CLICKHOUSE_ADDR) is required outside dev")
+		}
+	}
+	return nil
+}
