@@ -74,10 +74,10 @@ func New(cfg Config, log *slog.Logger) *Server {
 	}
 	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), checks: map[string]Check{}}
 	s.Gateway = runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, lineJSON{&runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		}}),
 		runtime.WithErrorHandler(s.gatewayError),
 	)
 	s.GRPC = grpc.NewServer(
@@ -183,6 +183,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, code, res)
+}
+
+// lineJSON ends every REST response with a newline, as the raw handlers'
+// json.Encoder does, so answers printed by curl do not run together.
+type lineJSON struct{ *runtime.JSONPb }
+
+func (m lineJSON) Marshal(v any) ([]byte, error) {
+	b, err := m.JSONPb.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }
 
 // gatewayError writes gateway errors in Sawmill's {code, message, details}
