@@ -177,4 +177,3 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-

@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"time"
 
+	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 	"github.com/sawmillhq/sawmill/pkg/auth"
 	"github.com/sawmillhq/sawmill/pkg/bus"
 	"github.com/sawmillhq/sawmill/pkg/ratelimit"
 	"github.com/sawmillhq/sawmill/pkg/server"
-	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 )
 
 // Config configures the billing role.
