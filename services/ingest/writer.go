@@ -202,6 +202,27 @@ func (w *Writer) flush(ctx context.Context, pending []held) error {
 	for _, h := range pending {
 		all = append(all, h.rows...)
 	}
+	if err := w.storeMissing(ctx, all); err != nil {
+		return err
+	}
+	if w.afterInsert != nil {
+		if err := w.afterInsert(); err != nil {
+			return err
+		}
+	}
+	for _, h := range pending {
+		if err := h.msg.Ack(); err != nil {
+			// The rows are stored; a redelivery will find them and skip.
+			w.log.Warn("ack", "err", err)
+		}
+	}
+	writerInsertSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// storeMissing inserts, in one batch, the rows whose (seq, idx) ClickHouse
+// does not hold yet.
+func (w *Writer) storeMissing(ctx context.Context, all []store.Row) error {
 	have, err := w.store.Existing(ctx, all)
 	if err != nil {
 		return fmt.Errorf("check stored rows: %w", err)
@@ -221,18 +242,6 @@ func (w *Writer) flush(ctx context.Context, pending []held) error {
 	}
 	writerRows.WithLabelValues("inserted").Add(float64(len(rows)))
 	writerBatchRows.Observe(float64(len(rows)))
-	if w.afterInsert != nil {
-		if err := w.afterInsert(); err != nil {
-			return err
-		}
-	}
-	for _, h := range pending {
-		if err := h.msg.Ack(); err != nil {
-			// The rows are stored; a redelivery will find them and skip.
-			w.log.Warn("ack", "err", err)
-		}
-	}
-	writerInsertSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
 
@@ -246,19 +255,29 @@ func decodeMsg(msg jetstream.Msg) (held, error) {
 	if !ok || tenantID == "" {
 		return held{}, fmt.Errorf("unexpected subject %q", msg.Subject())
 	}
-	retention, err := strconv.Atoi(msg.Headers().Get(bus.HeaderRetention))
+	rows, err := decodeRows(tenantID, msg.Headers().Get(bus.HeaderRetention), meta.Sequence.Stream, msg.Data())
+	if err != nil {
+		return held{}, err
+	}
+	return held{msg: msg, rows: rows}, nil
+}
+
+// decodeRows turns a batch's payload into rows stamped with their tenant,
+// retention class and (seq, idx) identity.
+func decodeRows(tenantID, retentionHeader string, seq uint64, data []byte) ([]store.Row, error) {
+	retention, err := strconv.Atoi(retentionHeader)
 	if err != nil || retention <= 0 || retention > 65535 {
 		retention = tenant.DefaultRetentionDays
 	}
-	evs, err := event.DecodeBatch(msg.Data())
+	evs, err := event.DecodeBatch(data)
 	if err != nil {
-		return held{}, fmt.Errorf("decode batch: %w", err)
+		return nil, fmt.Errorf("decode batch: %w", err)
 	}
 	rows := make([]store.Row, len(evs))
 	for i := range evs {
-		rows[i] = store.Row{Tenant: tenantID, RetentionDays: uint16(retention), Seq: meta.Sequence.Stream, Idx: uint32(i), Event: evs[i]}
+		rows[i] = store.Row{Tenant: tenantID, RetentionDays: uint16(retention), Seq: seq, Idx: uint32(i), Event: evs[i]}
 	}
-	return held{msg: msg, rows: rows}, nil
+	return rows, nil
 }
 
 // sleep waits d or until ctx ends; it reports whether d elapsed.
