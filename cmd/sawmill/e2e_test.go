@@ -463,3 +463,26 @@ func TestHealth(t *testing.T) {
 		}
 	}
 }
+
+func TestSignupRateLimit(t *testing.T) {
+	st, _ := stack(t, func(c *Config) { c.Billing.SignupPerMinute = 2; c.Billing.LoginPerMinute = 1 })
+	c := client{t: t, base: "http://" + st.Server.HTTPAddr()}
+	c.signup("one@r.example")
+	c.signup("two@r.example")
+	req, _ := http.NewRequest("POST", c.base+"/v1/signup", strings.NewReader(`{"email":"three@r.example","password":"correct horse battery","organization":"x"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third signup in a minute: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	login := map[string]string{"email": "one@r.example", "password": "correct horse battery"}
+	if code, m := c.do("POST", "/v1/login", "", login); code != 200 {
+		t.Fatalf("first login: %d %v", code, m)
+	}
+	if code, m := c.do("POST", "/v1/login", "", login); code != 429 || m["code"] != "resource_exhausted" {
+		t.Fatalf("second login in a minute: %d %v", code, m)
+	}
+}
