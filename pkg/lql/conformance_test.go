@@ -1,0 +1,542 @@
+package lql
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/sawmillhq/sawmill/pkg/event"
+	"github.com/sawmillhq/sawmill/pkg/store"
+	"github.com/sawmillhq/sawmill/pkg/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var modernSQL = flag.String("lql.modern-sql", "", "also write the conformance suite to this file as self-checking SQL for ch-modern-check")
+
+// row is a conformance event and the tenant that owns it.
+type row struct {
+	id     uint32
+	tenant string
+	e      event.Event
+}
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC).UnixNano()
+
+// rows are the events every conformance case runs against: Django and
+// Celery lines, non-Latin text, case-folding edges, hostile text, attributes
+// named like columns, a minimal event, and another tenant's event.
+var rows = []row{
+	{1, "acme", event.Event{
+		Level: "error", SeverityNumber: 17, Message: "Internal Server Error: /api/v1/orders/42",
+		Service: "web", Environment: "production", Host: "web-1", Logger: "django.request",
+		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", RequestID: "req-7f3a9c",
+		Attrs: []event.Attr{
+			{Key: "http.method", Value: "GET"}, {Key: "http.path", Value: "/api/v1/orders/42"},
+			{Key: "status_code", Value: "500"}, {Key: "user_id", Value: "42"}, {Key: "duration_ms", Value: "1234.5"},
+		},
+		NumAttrs: []event.NumAttr{{Key: "status_code", Value: 500}, {Key: "duration_ms", Value: 1234.5}},
+		Exception: event.Exception{
+			Type:    "django.db.utils.OperationalError",
+			Message: "could not connect to server: Connection refused",
+			Stack: "Traceback (most recent call last):\n  File \"/app/views.py\", line 42, in get\n" +
+				"    return Order.objects.get(pk=pk)\ndjango.db.utils.OperationalError: could not connect to server",
+		},
+	}},
+	{2, "acme", event.Event{
+		Level: "warn", SeverityNumber: 13, Message: "Task app.tasks.send_email[8c1e2f] retry: SMTP timeout after 30s",
+		Service: "worker", Environment: "staging", Host: "worker-2", Logger: "celery.worker",
+		Attrs: []event.Attr{{Key: "task_id", Value: "8c1e2f"}, {Key: "levelname", Value: "WARNING"}, {Key: "retries", Value: "3"}},
+	}},
+	{3, "acme", event.Event{
+		Level: "info", SeverityNumber: 9, Message: "Zahlung fehlgeschlagen für Kunde Müller — Überweisung abgelehnt",
+		Service: "payments", Environment: "production", Host: "web-2", Logger: "app.payments",
+		Attrs: []event.Attr{{Key: "customer", Value: "Müller"}, {Key: "country", Value: "DE"}},
+	}},
+	{4, "acme", event.Event{
+		Level: "error", SeverityNumber: 17, Message: "ユーザー 田中 のログインに失敗しました 🚫",
+		Service: "auth", Environment: "production", Host: "web-1", Logger: "app.auth",
+		Attrs: []event.Attr{{Key: "user", Value: "田中"}},
+	}},
+	{5, "acme", event.Event{
+		Level: "debug", SeverityNumber: 5, Message: `quote ' double " backslash \ percent 100% under_score`,
+		Service: "web", Environment: "dev", Host: "dev-box", Logger: "test",
+		Attrs: []event.Attr{{Key: "sql", Value: `'; DROP TABLE logs; --`}, {Key: "path", Value: `C:\Users\admin`}},
+	}},
+	{6, "acme", event.Event{
+		Level: "info", SeverityNumber: 9, Message: "Σφάλμα σύνδεσης ΣΤΗ βάση δεδομένων", Service: "greek",
+		Attrs: []event.Attr{{Key: "note", Value: ""}},
+	}},
+	{7, "acme", event.Event{
+		Level: "info", SeverityNumber: 9, Message: "STRASSE straße 5\u212a ǅemal µs", Service: "edge",
+		Attrs: []event.Attr{{Key: "unit", Value: "µs"}},
+	}},
+	{8, "acme", event.Event{Level: "info", SeverityNumber: 9, Message: "1000 done userXid", Service: "pct"}},
+	{9, "acme", event.Event{
+		Level: "info", SeverityNumber: 9, Message: "attribute collisions", Service: "web",
+		Attrs: []event.Attr{
+			{Key: "level", Value: "custom"}, {Key: "message_id", Value: "abc"}, {Key: "levelx", Value: "warn"},
+			{Key: "exception.stack", Value: "boom"}, {Key: "tenant_id", Value: "globex"}, {Key: "env", Value: "attr-env"},
+		},
+	}},
+	{10, "globex", event.Event{
+		Level: "error", SeverityNumber: 17, Message: "acme secret for globex: request req-7f3a9c", Service: "web",
+		Environment: "production", Attrs: []event.Attr{{Key: "tenant", Value: "acme"}, {Key: "user_id", Value: "42"}},
+	}},
+	{11, "acme", event.Event{}},
+}
+
+// conformance lists queries and the ids of the rows they select, for tenant
+// acme unless the case names another. Match and the SQL on ClickHouse must
+// both give exactly these.
+var conformance = []struct {
+	tenant string // "" is acme
+	query  string
+	want   []uint32
+}{
+	{"", "", ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11)},
+	// Bare terms search every text column and attribute value.
+	{"", "error", ids(1, 4)},
+	{"", "ERROR", ids(1, 4)},
+	{"", "req-7f3a9c", ids(1)},
+	{"", `"connection refused"`, ids(1)},
+	{"", `"could not connect to server: connection refused"`, ids(1)},
+	{"", "4bf92f35", ids(1)},
+	{"", "timeout", ids(2)},
+	{"", "8c1e2f", ids(2)},
+	{"", "-error", ids(2, 3, 5, 6, 7, 8, 9, 11)},
+	{"", "globex", ids(9)},
+	// Unicode.
+	{"", "müller", ids(3)},
+	{"", "MÜLLER", ids(3)},
+	{"", `"zahlung fehlgeschlagen für kunde müller — überweisung"`, ids(3)},
+	{"", "田中", ids(4)},
+	{"", "🚫", ids(4)},
+	{"", `"στη"`, ids(6)},
+	{"", "ΣΎΝΔΕΣΗ", ids(6)},
+	{"", "ΣΎΝΔΕΣΗΣ", nil}, // Σ never matches final ς
+	{"", "σύνδεσης", ids(6)},
+	{"", "σφάλμα", nil}, // μ is not folded: case-sensitive
+	{"", "Σφάλμα", ids(6)},
+	{"", "straße", ids(7)},
+	{"", "Straße", nil}, // ß is not folded: case-sensitive
+	{"", "STRASSE", ids(7)},
+	{"", "5k", nil}, // the Kelvin sign is not k
+	{"", "5\u212a", ids(7)},
+	{"", "ǅemal", ids(7)},
+	{"", "ǆemal", nil}, // title-case ǅ matches only itself
+	{"", "µS", ids(7)},
+	{"", "ΜS", nil}, // Greek Μ is not the micro sign
+	// Hostile text: quotes, backslashes, SQL, LIKE wildcards.
+	{"", `"100%"`, ids(5)},
+	{"", `"_"`, ids(2, 5)},
+	{"", "user_id", nil},
+	{"", `"'; DROP TABLE logs; --"`, ids(5)},
+	{"", `"DROP TABLE"`, ids(5)},
+	{"", `"C:\\Users"`, ids(5)},
+	{"", `"\\"`, ids(5)},
+	{"", `"\""`, ids(1, 5)},
+	{"", `"'"`, ids(5)},
+	{"", `sql:"'; DROP TABLE logs; --"`, ids(5)},
+	{"", `path:"C:\\Users\\admin"`, ids(5)},
+	{"", `service:"web' OR '1'='1"`, nil},
+	// Fields with columns.
+	{"", "level:error", ids(1, 4)},
+	{"", "level:ERR", ids(1, 4)},
+	{"", "level:warning", ids(2)},
+	{"", "level:CRITICAL", nil},
+	{"", "-level:error", ids(2, 3, 5, 6, 7, 8, 9, 11)},
+	{"", "NOT level:error", ids(2, 3, 5, 6, 7, 8, 9, 11)},
+	{"", "service:web", ids(1, 5, 9)},
+	{"", "service:Web", nil},
+	{"", "service:we", nil},
+	{"", "env:production", ids(1, 3, 4)},
+	{"", "environment:staging", ids(2)},
+	{"", "env:attr-env", nil},
+	{"", "host:web-1", ids(1, 4)},
+	{"", "logger:django.request", ids(1)},
+	{"", "trace_id:4bf92f3577b34da6a3ce929d0e0e4736", ids(1)},
+	{"", "trace_id:4BF92F3577B34DA6A3CE929D0E0E4736", nil},
+	{"", "span_id:00f067aa0ba902b7", ids(1)},
+	{"", "request_id:req-7f3a9c", ids(1)},
+	{"", "message:refused", nil},
+	{"", `message:"internal server"`, ids(1)},
+	{"", "message:müller", ids(3)},
+	{"", `message:""`, ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11)},
+	{"", "exception.type:operationalerror", ids(1)},
+	{"", "exception.message:REFUSED", ids(1)},
+	// Attributes.
+	{"", "user_id:42", ids(1)},
+	{"", "user_id:4", nil},
+	{"", "status_code:500", ids(1)},
+	{"", "duration_ms:1234.5", ids(1)},
+	{"", "levelname:WARNING", ids(2)},
+	{"", "levelname:warning", nil},
+	{"", "levelx:warn", ids(9)},
+	{"", "message_id:abc", ids(9)},
+	{"", "exception.stack:boom", ids(9)},
+	{"", "tenant_id:globex", ids(9)},
+	{"", `note:""`, ids(6)},
+	{"", "customer:Müller", ids(3)},
+	{"", "user:田中", ids(4)},
+	// Boolean structure.
+	{"", "error timeout", nil},
+	{"", "error OR timeout", ids(1, 2, 4)},
+	{"", "error AND 田中", ids(4)},
+	{"", "level:error -service:auth", ids(1)},
+	{"", "(service:web OR service:worker) -error", ids(2, 5, 9)},
+	{"", "-(service:web OR service:worker) -level:info", ids(4, 11)},
+	{"", "NOT NOT service:pct", ids(8)},
+	// Tenancy is the caller's predicate: no query reaches another tenant's rows.
+	{"", "acme", nil},
+	{"", `"acme secret"`, nil},
+	{"", "-nothing-matches-this", ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11)},
+	{"globex", "acme", ids(10)},
+	{"globex", "req-7f3a9c", ids(10)},
+	{"globex", "user_id:42", ids(10)},
+	{"globex", "", ids(10)},
+	{"globex", "-error", nil},
+}
+
+func ids(ns ...uint32) []uint32 { return ns }
+
+func TestConformanceMatch(t *testing.T) {
+	for _, c := range conformance {
+		q := mustParse(t, c.query)
+		tenant := tenantOf(c.tenant)
+		var got []uint32
+		for _, r := range rows {
+			if r.tenant == tenant && q.Match(&r.e) {
+				got = append(got, r.id)
+			}
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s %q: Match selects %v, want %v", tenant, c.query, got, c.want)
+		}
+	}
+}
+
+func tenantOf(s string) string {
+	if s == "" {
+		return "acme"
+	}
+	return s
+}
+
+// logsDDL has the logs table's columns (pkg/store) plus an id; only the
+// ch-modern-check rendering uses it (a Memory table of literal rows).
+const logsDDL = `CREATE TABLE logs (
+    id UInt32,
+    tenant_id String,
+    ts DateTime('UTC'),
+    ts_ns Int64,
+    level String,
+    severity_number UInt8,
+    message String,
+    service String,
+    environment String,
+    host String,
+    logger String,
+    trace_id String,
+    span_id String,
+    request_id String,
+    attr_keys Array(String),
+    attr_values Array(String),
+    num_keys Array(String),
+    num_values Array(Float64),
+    exc_type String,
+    exc_message String,
+    exc_stack String
+) ENGINE = MergeTree() ORDER BY (tenant_id, id)`
+
+const logsColumns = "id, tenant_id, ts, ts_ns, level, severity_number, message, service, environment, host, logger, " +
+	"trace_id, span_id, request_id, attr_keys, attr_values, num_keys, num_values, exc_type, exc_message, exc_stack"
+
+// rowValues returns r's column values in logsColumns order.
+func rowValues(r row) []any {
+	e := &r.e
+	var ak, av, nk []string
+	var nv []float64
+	for _, a := range e.Attrs {
+		ak, av = append(ak, a.Key), append(av, a.Value)
+	}
+	for _, a := range e.NumAttrs {
+		nk, nv = append(nk, a.Key), append(nv, a.Value)
+	}
+	return []any{
+		r.id, r.tenant, time.Unix(0, t0).UTC(), t0, e.Level, uint8(e.SeverityNumber), e.Message, e.Service,
+		e.Environment, e.Host, e.Logger, e.TraceID, e.SpanID, e.RequestID,
+		nonNil(ak), nonNil(av), nonNil(nk), nonNilF(nv), e.Exception.Type, e.Exception.Message, e.Exception.Stack,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilF(s []float64) []float64 {
+	if s == nil {
+		return []float64{}
+	}
+	return s
+}
+
+// logsTable stores rows in the real logs table (pkg/store's migrations and
+// insert path) in a fresh database, each row's id as its idx, and returns a
+// connection to that database.
+func logsTable(tb testing.TB) driver.Conn {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	addr, db := testenv.ClickHouse(tb), testenv.Database(tb)
+	st, err := store.Open(ctx, store.Config{Addr: addr, Database: db})
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		tb.Fatalf("migrate: %v", err)
+	}
+	var batch []store.Row
+	for _, r := range rows {
+		e := r.e
+		e.Time = t0
+		batch = append(batch, store.Row{Tenant: r.tenant, RetentionDays: 7, Seq: 1, Idx: r.id, Event: e})
+	}
+	if err := st.Insert(ctx, batch); err != nil {
+		tb.Fatalf("insert: %v", err)
+	}
+	return dial(tb, addr, db)
+}
+
+// openDatabase connects to a fresh database on the test ClickHouse server.
+func openDatabase(tb testing.TB) driver.Conn {
+	tb.Helper()
+	return dial(tb, testenv.ClickHouse(tb), testenv.Database(tb))
+}
+
+func dial(tb testing.TB, addr, db string) driver.Conn {
+	tb.Helper()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: db}})
+	if err != nil {
+		tb.Fatalf("open clickhouse: %v", err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// selectIDs runs the caller's shape of statement: tenant predicate AND the
+// query's expression.
+func selectIDs(tb testing.TB, conn driver.Conn, tenant string, q *Query) []uint32 {
+	tb.Helper()
+	where, args := q.SQL()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stmt := "SELECT idx FROM logs WHERE tenant_id = ? AND " + where + " ORDER BY idx"
+	rs, err := conn.Query(ctx, stmt, append([]any{tenant}, args...)...)
+	if err != nil {
+		tb.Fatalf("%q: %s: %v", q.String(), stmt, err)
+	}
+	defer rs.Close()
+	var got []uint32
+	for rs.Next() {
+		var id uint32
+		if err := rs.Scan(&id); err != nil {
+			tb.Fatalf("scan: %v", err)
+		}
+		got = append(got, id)
+	}
+	if err := rs.Err(); err != nil {
+		tb.Fatalf("%q: %v", q.String(), err)
+	}
+	return got
+}
+
+func TestConformanceClickHouse(t *testing.T) {
+	conn := logsTable(t)
+	for _, c := range conformance {
+		got := selectIDs(t, conn, tenantOf(c.tenant), mustParse(t, c.query))
+		if !reflect.DeepEqual(got, c.want) {
+			where, args := mustParse(t, c.query).SQL()
+			t.Errorf("%s %q: ClickHouse selects %v, want %v\n%s %q", tenantOf(c.tenant), c.query, got, c.want, where, args)
+		}
+	}
+}
+
+// TestConformanceModernSQL renders the suite as SQL statements with every
+// argument inlined the way clickhouse-go binds it, each SELECT failing
+// (throwIf) when it selects other rows than the case wants. With
+// -lql.modern-sql=FILE it writes them, and TestFoldTableAgainstClickHouse's
+// checks, for /work/shared/tools/ch-modern-check FILE, which runs them on
+// ClickHouse 26.
+func TestConformanceModernSQL(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(strings.Replace(logsDDL, "MergeTree() ORDER BY (tenant_id, id)", "Memory", 1) + ";\n")
+	b.WriteString("INSERT INTO logs (" + logsColumns + ") VALUES\n")
+	for i, r := range rows {
+		vals := rowValues(r)
+		vals[2] = "2026-11-01 12:00:00"
+		var lits []string
+		for _, v := range vals {
+			lits = append(lits, sqlLiteral(t, v))
+		}
+		sep := ","
+		if i == len(rows)-1 {
+			sep = ";"
+		}
+		b.WriteString("(" + strings.Join(lits, ", ") + ")" + sep + "\n")
+	}
+	for _, c := range conformance {
+		where, args := mustParse(t, c.query).SQL()
+		inlined := inline(t, where, args)
+		want := make([]string, len(c.want))
+		for i, id := range c.want {
+			want[i] = fmt.Sprint(id)
+		}
+		fmt.Fprintf(&b, "SELECT throwIf(arraySort(groupArray(id)) != CAST([%s] AS Array(UInt32)), %s) FROM logs WHERE tenant_id = %s AND %s;\n",
+			strings.Join(want, ","), sqlLiteral(t, "case "+c.query), sqlLiteral(t, tenantOf(c.tenant)), inlined)
+	}
+	b.WriteString(foldCheckSQL(t))
+	if *modernSQL != "" {
+		if err := os.WriteFile(*modernSQL, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// inline substitutes args for the ? placeholders of where, as clickhouse-go's
+// client-side binding does. where has no other '?'.
+func inline(tb testing.TB, where string, args []any) string {
+	tb.Helper()
+	parts := strings.Split(where, "?")
+	if len(parts) != len(args)+1 {
+		tb.Fatalf("%s: %d placeholders, %d args", where, len(parts)-1, len(args))
+	}
+	var b strings.Builder
+	for i, a := range args {
+		b.WriteString(parts[i] + sqlLiteral(tb, a))
+	}
+	b.WriteString(parts[len(parts)-1])
+	return b.String()
+}
+
+var quoteReplacer = strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\x00", `\0`, "\n", `\n`, "\t", `\t`, "\r", `\r`)
+
+func sqlLiteral(tb testing.TB, v any) string {
+	tb.Helper()
+	switch v := v.(type) {
+	case string:
+		return "'" + quoteReplacer.Replace(v) + "'"
+	case uint32, int64, uint8:
+		return fmt.Sprint(v)
+	case []string:
+		lits := make([]string, len(v))
+		for i, s := range v {
+			lits[i] = sqlLiteral(tb, s)
+		}
+		return "CAST([" + strings.Join(lits, ", ") + "] AS Array(String))"
+	case []float64:
+		lits := make([]string, len(v))
+		for i, f := range v {
+			lits[i] = fmt.Sprint(f)
+		}
+		return "CAST([" + strings.Join(lits, ", ") + "] AS Array(Float64))"
+	}
+	tb.Fatalf("no literal for %T", v)
+	return ""
+}
+
+// TestConformanceRandomQueries combines the conformance queries at random
+// with AND, OR, NOT and "-" and checks that ClickHouse and Match select the
+// same rows, whatever those are.
+func TestConformanceRandomQueries(t *testing.T) {
+	conn := logsTable(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var atoms []string
+	for _, c := range conformance {
+		if c.query != "" {
+			atoms = append(atoms, c.query)
+		}
+	}
+	var gen func(depth int) string
+	gen = func(depth int) string {
+		if depth == 0 || rng.IntN(3) == 0 {
+			return atoms[rng.IntN(len(atoms))]
+		}
+		a, b := gen(depth-1), gen(depth-1)
+		switch rng.IntN(5) {
+		case 0:
+			return "(" + a + ") (" + b + ")"
+		case 1:
+			return "(" + a + ") AND (" + b + ")"
+		case 2:
+			return "(" + a + ") OR (" + b + ")"
+		case 3:
+			return "-(" + a + ")"
+		}
+		return "NOT (" + a + ") OR " + "(" + b + ")"
+	}
+	for range 300 {
+		q := mustParse(t, gen(3))
+		for _, tenant := range []string{"acme", "globex"} {
+			var want []uint32
+			for _, r := range rows {
+				if r.tenant == tenant && q.Match(&r.e) {
+					want = append(want, r.id)
+				}
+			}
+			if got := selectIDs(t, conn, tenant, q); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %q: ClickHouse selects %v, Match %v", tenant, q.String(), got, want)
+			}
+		}
+	}
+}
+
+// worstCaseQueries are the largest SQL the limits allow: the most terms,
+// each as long as possible and full of characters the binding escapes, and
+// the deepest nesting.
+func worstCaseQueries() []string {
+	term := `"` + strings.Repeat(`'`, MaxQueryBytes/MaxTerms-3) + `"`
+	return []string{
+		strings.TrimSpace(strings.Repeat(term+" ", MaxTerms)),
+		`"` + strings.Repeat(`\\`, (MaxQueryBytes-2)/2) + `"`,
+		strings.Repeat("(a OR -", MaxDepth/2) + "b" + strings.Repeat(")", MaxDepth/2),
+		strings.Repeat("ü OR ", MaxTerms-1) + "ü",
+	}
+}
+
+// TestWorstCaseQueries runs the largest queries on ClickHouse: they must fit
+// its default max_query_size (256 KiB) once bound, and its AST limits.
+func TestWorstCaseQueries(t *testing.T) {
+	conn := logsTable(t)
+	for _, text := range worstCaseQueries() {
+		q := mustParse(t, text)
+		where, args := q.SQL()
+		n := len(inline(t, where, args))
+		t.Logf("%.40q...: %d bytes of SQL once bound", text, n)
+		if n > 200_000 {
+			t.Errorf("%.40q...: %d bytes of SQL once bound", text, n)
+		}
+		var want []uint32
+		for _, r := range rows {
+			if r.tenant == "acme" && q.Match(&r.e) {
+				want = append(want, r.id)
+			}
+		}
+		if got := selectIDs(t, conn, "acme", q); !reflect.DeepEqual(got, want) {
+			t.Errorf("%.40q...: ClickHouse selects %v, Match %v", text, got, want)
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package lql
+
+import (
+	"strings"
+
+	"github.com/sawmillhq/sawmill/pkg/event"
+)
+
+// Query is a parsed query. It is immutable and safe for concurrent use. The
+// zero Query, like the empty query, matches every event.
+type Query struct {
+	root Node
+	m    matcher
+}
+
+func newQuery(root Node) *Query { return &Query{root: root, m: compileMatcher(root)} }
+
+// Root returns the query's AST, or nil for the empty query. The nodes must
+// not be modified.
+func (q *Query) Root() Node { return q.root }
+
+// String renders the query in canonical LQL ("" for the empty query);
+// Parse(q.String()) gives back an equal AST, positions aside.
+func (q *Query) String() string {
+	if q.root == nil {
+		return ""
+	}
+	return q.root.String()
+}
+
+// SQL returns the query as a ClickHouse boolean expression over the columns
+// of the logs table, parenthesised so that it can be ANDed with the caller's
+// tenant and time predicates, and the values of its `?` placeholders, in
+// order, for clickhouse-go's client-side binding. No text of the query is
+// ever part of where. The empty query gives "1" and no args. The expression
+// runs on ClickHouse 18.16 and current releases, and selects exactly the
+// rows whose events Match accepts.
+func (q *Query) SQL() (where string, args []any) {
+	if q.root == nil {
+		return "1", nil
+	}
+	var c sqlCompiler
+	c.paren(q.root)
+	return c.b.String(), c.args
+}
+
+// Match reports whether the query selects e: the in-memory twin of SQL.
+func (q *Query) Match(e *event.Event) bool {
+	if q.m == nil {
+		return true
+	}
+	return q.m.match(e)
+}
+
+// sqlCompiler appends a node's expression to b and its arguments to args.
+type sqlCompiler struct {
+	b    strings.Builder
+	args []any
+}
+
+func (c *sqlCompiler) node(n Node) {
+	switch n := n.(type) {
+	case *Term:
+		c.term(n.Text)
+	case *Field:
+		c.field(n)
+	case *Not:
+		c.b.WriteString("NOT ")
+		c.paren(n.X)
+	case *And:
+		c.list(n.Operands, " AND ")
+	case *Or:
+		c.list(n.Operands, " OR ")
+	}
+}
+
+// paren writes n in parentheses unless it is a Term, And or Or, which are.
+func (c *sqlCompiler) paren(n Node) {
+	switch n.(type) {
+	case *Term, *And, *Or:
+		c.node(n)
+	default:
+		c.b.WriteByte('(')
+		c.node(n)
+		c.b.WriteByte(')')
+	}
+}
+
+func (c *sqlCompiler) list(ops []Node, sep string) {
+	c.b.WriteByte('(')
+	for i, x := range ops {
+		if i > 0 {
+			c.b.WriteString(sep)
+		}
+		c.paren(x)
+	}
+	c.b.WriteByte(')')
+}
+
+// term: text is a substring of any text column or attribute value.
+func (c *sqlCompiler) term(text string) {
+	n := newNeedle(text)
+	c.b.WriteByte('(')
+	for _, col := range textColumns {
+		c.contains(col.name, n)
+		c.b.WriteString(" OR ")
+	}
+	c.b.WriteString("arrayExists(v -> ")
+	c.contains("v", n)
+	c.b.WriteString(", attr_values))")
+}
+
+func (c *sqlCompiler) field(f *Field) {
+	spec := lookupField(f.Name)
+	switch spec.kind {
+	case levelField:
+		c.b.WriteString("level = ?")
+		c.args = append(c.args, canonicalLevel(f.Value))
+	case exactField:
+		c.b.WriteString(spec.col.name + " = ?")
+		c.args = append(c.args, f.Value)
+	case textField:
+		c.contains(spec.col.name, newNeedle(f.Value))
+	default:
+		c.b.WriteString("arrayExists((k, v) -> k = ? AND v = ?, attr_keys, attr_values)")
+		c.args = append(c.args, f.Name, f.Value)
+	}
+}
+
+// contains writes a substring test of expr for n. An ASCII needle uses the
+// byte-wise positionCaseInsensitive: the UTF-8 variant lets a needle letter
+// after the first match a compatibility sign (k the Kelvin sign) on some of
+// current ClickHouse's code paths, and is slower.
+func (c *sqlCompiler) contains(expr string, n needle) {
+	switch {
+	case !n.fold:
+		c.b.WriteString("position(")
+	case n.runes == nil:
+		c.b.WriteString("positionCaseInsensitive(")
+	default:
+		c.b.WriteString("positionCaseInsensitiveUTF8(")
+	}
+	c.b.WriteString(expr + ", ?) > 0")
+	c.args = append(c.args, n.text)
+}
