@@ -8,7 +8,7 @@ DATA_DIR ?= .data
 
 include mk/proto.mk
 
-.PHONY: help dev build test vet fmt-check bench bench-load ensure-clickhouse
+.PHONY: help dev build test vet fmt-check bench bench-load ensure-deps
 
 help:
 	@echo "make dev          run the whole stack on 127.0.0.1:8080 (HTTP) and :4317 (gRPC)"
@@ -17,13 +17,13 @@ help:
 	@echo "make bench-load   end-to-end load test against a fresh dev stack (bench/)"
 	@echo "make proto        regenerate gen/ from proto/"
 
-ensure-clickhouse:
-	@scripts/ensure-clickhouse.sh
+ensure-deps:
+	@scripts/ensure-deps.sh
 
 build:
 	$(GO) build -o bin/sawmill ./cmd/sawmill
 
-dev: ensure-clickhouse build
+dev: ensure-deps build
 	SAWMILL_DATA_DIR=$(DATA_DIR) ./bin/sawmill dev
 
 fmt-check:
@@ -33,11 +33,11 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: ensure-clickhouse fmt-check vet
+test: ensure-deps fmt-check vet
 	$(GO) test -count=1 -timeout 15m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/event/ ./services/ingest/native/ ./pkg/store/ ./pkg/lql/
 
-bench-load: ensure-clickhouse build
+bench-load: ensure-deps build
 	$(GO) run ./bench/loadgen -sawmill ./bin/sawmill

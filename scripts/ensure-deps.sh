@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs Debian's clickhouse-server when no ClickHouse server binary is
+# present, and curl (the README walkthrough and its test use it). The
+# package's own service start fails under policy-rc.d in
+# containers; that is harmless: Sawmill starts its own private server.
+set -euo pipefail
+have_clickhouse() {
+  for p in clickhouse-server /usr/sbin/clickhouse-server /usr/bin/clickhouse-server clickhouse /usr/bin/clickhouse; do
+    if command -v "$p" >/dev/null 2>&1; then return 0; fi
+  done
+  return 1
+}
+pkgs=""
+have_clickhouse || pkgs="clickhouse-server clickhouse-client"
+command -v curl >/dev/null 2>&1 || pkgs="$pkgs curl"
+[ -n "$pkgs" ] || exit 0
+echo "installing with apt-get:$pkgs" >&2
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq $pkgs >/dev/null || {
+  # The post-install script may fail to start the system service; the
+  # binary is what we need.
+  have_clickhouse && command -v curl >/dev/null 2>&1
+}
