@@ -37,7 +37,7 @@ test: ensure-deps fmt-check vet
 	$(GO) test -count=1 -timeout 15m ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/event/ ./services/ingest/native/ ./pkg/store/ ./pkg/lql/
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/event/ ./services/ingest/native/ ./services/ingest/ ./pkg/store/ ./pkg/lql/
 
 bench-load: ensure-deps build
 	$(GO) run ./bench/loadgen -sawmill ./bin/sawmill
