@@ -11,6 +11,7 @@ package sawmillv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -29,9 +30,9 @@ type SearchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Query in Sawmill's search language; empty matches every event.
 	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
-	// Start of the time range, inclusive. Unset: a server default before to.
+	// Start of the time range, inclusive. Required.
 	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	// End of the time range, exclusive. Unset: now.
+	// End of the time range, exclusive. Required.
 	To *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
 	// Maximum events per page; 0 means the server default. Larger values are
 	// capped by the server.
@@ -114,7 +115,13 @@ type SearchResponse struct {
 	// Matching events, newest first.
 	Events []*LogEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	// Cursor of the next page; empty when this is the last page.
-	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	NextCursor string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	// For a query with an analysis pipe (`| stats`, `| timechart`): the
+	// result table's columns; events is then empty.
+	Columns []*Column `protobuf:"bytes,3,rep,name=columns,proto3" json:"columns,omitempty"`
+	// For a query with an analysis pipe: the result rows, each a list of
+	// values in column order.
+	Rows          []*structpb.ListValue `protobuf:"bytes,4,rep,name=rows,proto3" json:"rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -163,24 +170,377 @@ func (x *SearchResponse) GetNextCursor() string {
 	return ""
 }
 
+func (x *SearchResponse) GetColumns() []*Column {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *SearchResponse) GetRows() []*structpb.ListValue {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// AggregateRequest is the input of QueryService.Aggregate.
+type AggregateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Query in Sawmill's search language selecting the events to aggregate.
+	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// Start of the time range, inclusive. Required.
+	From *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// End of the time range, exclusive. Required.
+	To *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	// Time bucket width as a duration ("1m", "5m", "1h"); empty: no time
+	// buckets, one row per group.
+	Interval string `protobuf:"bytes,4,opt,name=interval,proto3" json:"interval,omitempty"`
+	// Fields to group by (event fields or attribute keys).
+	GroupBy []string `protobuf:"bytes,5,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	// Aggregations, e.g. "count()", "count_distinct(user_id)", "avg(duration_ms)",
+	// "p95(duration_ms)", "rate()". Empty: count().
+	Aggregations []string `protobuf:"bytes,6,rep,name=aggregations,proto3" json:"aggregations,omitempty"`
+	// Most groups to return (the rest are summed into "other" where that is
+	// meaningful); 0: the server default.
+	Limit         int32 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggregateRequest) Reset() {
+	*x = AggregateRequest{}
+	mi := &file_sawmill_v1_query_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggregateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggregateRequest) ProtoMessage() {}
+
+func (x *AggregateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggregateRequest.ProtoReflect.Descriptor instead.
+func (*AggregateRequest) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AggregateRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *AggregateRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *AggregateRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *AggregateRequest) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
+func (x *AggregateRequest) GetGroupBy() []string {
+	if x != nil {
+		return x.GroupBy
+	}
+	return nil
+}
+
+func (x *AggregateRequest) GetAggregations() []string {
+	if x != nil {
+		return x.Aggregations
+	}
+	return nil
+}
+
+func (x *AggregateRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// AggregateResponse is a table.
+type AggregateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The columns: time bucket (when an interval is set), group-by fields,
+	// then one per aggregation.
+	Columns []*Column `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
+	// The rows, each a list of values in column order.
+	Rows          []*structpb.ListValue `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggregateResponse) Reset() {
+	*x = AggregateResponse{}
+	mi := &file_sawmill_v1_query_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggregateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggregateResponse) ProtoMessage() {}
+
+func (x *AggregateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggregateResponse.ProtoReflect.Descriptor instead.
+func (*AggregateResponse) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AggregateResponse) GetColumns() []*Column {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *AggregateResponse) GetRows() []*structpb.ListValue {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// Column describes one column of a result table.
+type Column struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Column name, e.g. "time", "level", "count()", "p95(duration_ms)".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Value type: "time" (RFC 3339 string), "string" or "number".
+	Type          string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Column) Reset() {
+	*x = Column{}
+	mi := &file_sawmill_v1_query_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Column) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Column) ProtoMessage() {}
+
+func (x *Column) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Column.ProtoReflect.Descriptor instead.
+func (*Column) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Column) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Column) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+// TailRequest is the input of QueryService.Tail.
+type TailRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Query in Sawmill's search language; empty matches every event.
+	Query         string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailRequest) Reset() {
+	*x = TailRequest{}
+	mi := &file_sawmill_v1_query_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailRequest) ProtoMessage() {}
+
+func (x *TailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailRequest.ProtoReflect.Descriptor instead.
+func (*TailRequest) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TailRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+// TailResponse is one message of a tail stream.
+type TailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events that matched, oldest first.
+	Events []*LogEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Events skipped since the previous message because the client read too
+	// slowly.
+	Missed        int64 `protobuf:"varint,2,opt,name=missed,proto3" json:"missed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailResponse) Reset() {
+	*x = TailResponse{}
+	mi := &file_sawmill_v1_query_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailResponse) ProtoMessage() {}
+
+func (x *TailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailResponse.ProtoReflect.Descriptor instead.
+func (*TailResponse) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TailResponse) GetEvents() []*LogEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *TailResponse) GetMissed() int64 {
+	if x != nil {
+		return x.Missed
+	}
+	return 0
+}
+
 var File_sawmill_v1_query_proto protoreflect.FileDescriptor
 
 const file_sawmill_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"\x16sawmill/v1/query.proto\x12\n" +
-	"sawmill.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17sawmill/v1/common.proto\"\xaf\x01\n" +
+	"sawmill.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17sawmill/v1/common.proto\"\xaf\x01\n" +
 	"\rSearchRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12.\n" +
 	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x14\n" +
 	"\x05limit\x18\x04 \x01(\x05R\x05limit\x12\x16\n" +
-	"\x06cursor\x18\x05 \x01(\tR\x06cursor\"_\n" +
+	"\x06cursor\x18\x05 \x01(\tR\x06cursor\"\xbd\x01\n" +
 	"\x0eSearchResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.sawmill.v1.LogEventR\x06events\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursor2O\n" +
+	"nextCursor\x12,\n" +
+	"\acolumns\x18\x03 \x03(\v2\x12.sawmill.v1.ColumnR\acolumns\x12.\n" +
+	"\x04rows\x18\x04 \x03(\v2\x1a.google.protobuf.ListValueR\x04rows\"\xf5\x01\n" +
+	"\x10AggregateRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12.\n" +
+	"\x04from\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x1a\n" +
+	"\binterval\x18\x04 \x01(\tR\binterval\x12\x19\n" +
+	"\bgroup_by\x18\x05 \x03(\tR\agroupBy\x12\"\n" +
+	"\faggregations\x18\x06 \x03(\tR\faggregations\x12\x14\n" +
+	"\x05limit\x18\a \x01(\x05R\x05limit\"q\n" +
+	"\x11AggregateResponse\x12,\n" +
+	"\acolumns\x18\x01 \x03(\v2\x12.sawmill.v1.ColumnR\acolumns\x12.\n" +
+	"\x04rows\x18\x02 \x03(\v2\x1a.google.protobuf.ListValueR\x04rows\"0\n" +
+	"\x06Column\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\"#\n" +
+	"\vTailRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\"T\n" +
+	"\fTailResponse\x12,\n" +
+	"\x06events\x18\x01 \x03(\v2\x14.sawmill.v1.LogEventR\x06events\x12\x16\n" +
+	"\x06missed\x18\x02 \x01(\x03R\x06missed2\xd6\x01\n" +
 	"\fQueryService\x12?\n" +
-	"\x06Search\x12\x19.sawmill.v1.SearchRequest\x1a\x1a.sawmill.v1.SearchResponseB7Z5github.com/sawmillhq/sawmill/gen/sawmill/v1;sawmillv1b\x06proto3"
+	"\x06Search\x12\x19.sawmill.v1.SearchRequest\x1a\x1a.sawmill.v1.SearchResponse\x12H\n" +
+	"\tAggregate\x12\x1c.sawmill.v1.AggregateRequest\x1a\x1d.sawmill.v1.AggregateResponse\x12;\n" +
+	"\x04Tail\x12\x17.sawmill.v1.TailRequest\x1a\x18.sawmill.v1.TailResponse0\x01B7Z5github.com/sawmillhq/sawmill/gen/sawmill/v1;sawmillv1b\x06proto3"
 
 var (
 	file_sawmill_v1_query_proto_rawDescOnce sync.Once
@@ -194,24 +554,41 @@ func file_sawmill_v1_query_proto_rawDescGZIP() []byte {
 	return file_sawmill_v1_query_proto_rawDescData
 }
 
-var file_sawmill_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_sawmill_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_sawmill_v1_query_proto_goTypes = []any{
 	(*SearchRequest)(nil),         // 0: sawmill.v1.SearchRequest
 	(*SearchResponse)(nil),        // 1: sawmill.v1.SearchResponse
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
-	(*LogEvent)(nil),              // 3: sawmill.v1.LogEvent
+	(*AggregateRequest)(nil),      // 2: sawmill.v1.AggregateRequest
+	(*AggregateResponse)(nil),     // 3: sawmill.v1.AggregateResponse
+	(*Column)(nil),                // 4: sawmill.v1.Column
+	(*TailRequest)(nil),           // 5: sawmill.v1.TailRequest
+	(*TailResponse)(nil),          // 6: sawmill.v1.TailResponse
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*LogEvent)(nil),              // 8: sawmill.v1.LogEvent
+	(*structpb.ListValue)(nil),    // 9: google.protobuf.ListValue
 }
 var file_sawmill_v1_query_proto_depIdxs = []int32{
-	2, // 0: sawmill.v1.SearchRequest.from:type_name -> google.protobuf.Timestamp
-	2, // 1: sawmill.v1.SearchRequest.to:type_name -> google.protobuf.Timestamp
-	3, // 2: sawmill.v1.SearchResponse.events:type_name -> sawmill.v1.LogEvent
-	0, // 3: sawmill.v1.QueryService.Search:input_type -> sawmill.v1.SearchRequest
-	1, // 4: sawmill.v1.QueryService.Search:output_type -> sawmill.v1.SearchResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	7,  // 0: sawmill.v1.SearchRequest.from:type_name -> google.protobuf.Timestamp
+	7,  // 1: sawmill.v1.SearchRequest.to:type_name -> google.protobuf.Timestamp
+	8,  // 2: sawmill.v1.SearchResponse.events:type_name -> sawmill.v1.LogEvent
+	4,  // 3: sawmill.v1.SearchResponse.columns:type_name -> sawmill.v1.Column
+	9,  // 4: sawmill.v1.SearchResponse.rows:type_name -> google.protobuf.ListValue
+	7,  // 5: sawmill.v1.AggregateRequest.from:type_name -> google.protobuf.Timestamp
+	7,  // 6: sawmill.v1.AggregateRequest.to:type_name -> google.protobuf.Timestamp
+	4,  // 7: sawmill.v1.AggregateResponse.columns:type_name -> sawmill.v1.Column
+	9,  // 8: sawmill.v1.AggregateResponse.rows:type_name -> google.protobuf.ListValue
+	8,  // 9: sawmill.v1.TailResponse.events:type_name -> sawmill.v1.LogEvent
+	0,  // 10: sawmill.v1.QueryService.Search:input_type -> sawmill.v1.SearchRequest
+	2,  // 11: sawmill.v1.QueryService.Aggregate:input_type -> sawmill.v1.AggregateRequest
+	5,  // 12: sawmill.v1.QueryService.Tail:input_type -> sawmill.v1.TailRequest
+	1,  // 13: sawmill.v1.QueryService.Search:output_type -> sawmill.v1.SearchResponse
+	3,  // 14: sawmill.v1.QueryService.Aggregate:output_type -> sawmill.v1.AggregateResponse
+	6,  // 15: sawmill.v1.QueryService.Tail:output_type -> sawmill.v1.TailResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_sawmill_v1_query_proto_init() }
@@ -226,7 +603,7 @@ func file_sawmill_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sawmill_v1_query_proto_rawDesc), len(file_sawmill_v1_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

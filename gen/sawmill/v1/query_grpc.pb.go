@@ -21,7 +21,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	QueryService_Search_FullMethodName = "/sawmill.v1.QueryService/Search"
+	QueryService_Search_FullMethodName    = "/sawmill.v1.QueryService/Search"
+	QueryService_Aggregate_FullMethodName = "/sawmill.v1.QueryService/Aggregate"
+	QueryService_Tail_FullMethodName      = "/sawmill.v1.QueryService/Tail"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -34,6 +36,14 @@ type QueryServiceClient interface {
 	// Search returns the events matching a query in a time range, newest
 	// first, one page at a time.
 	Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error)
+	// Aggregate computes time series or a table from the events matching a
+	// query: counts, distinct counts, sums, averages, extremes, percentiles and
+	// rates, in time buckets and/or grouped by fields.
+	Aggregate(ctx context.Context, in *AggregateRequest, opts ...grpc.CallOption) (*AggregateResponse, error)
+	// Tail streams events matching a query as they are ingested. Each message
+	// carries the events received since the previous one and how many were
+	// skipped because the client was too slow.
+	Tail(ctx context.Context, in *TailRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TailResponse], error)
 }
 
 type queryServiceClient struct {
@@ -54,6 +64,35 @@ func (c *queryServiceClient) Search(ctx context.Context, in *SearchRequest, opts
 	return out, nil
 }
 
+func (c *queryServiceClient) Aggregate(ctx context.Context, in *AggregateRequest, opts ...grpc.CallOption) (*AggregateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AggregateResponse)
+	err := c.cc.Invoke(ctx, QueryService_Aggregate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) Tail(ctx context.Context, in *TailRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TailResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &QueryService_ServiceDesc.Streams[0], QueryService_Tail_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TailRequest, TailResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type QueryService_TailClient = grpc.ServerStreamingClient[TailResponse]
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -64,6 +103,14 @@ type QueryServiceServer interface {
 	// Search returns the events matching a query in a time range, newest
 	// first, one page at a time.
 	Search(context.Context, *SearchRequest) (*SearchResponse, error)
+	// Aggregate computes time series or a table from the events matching a
+	// query: counts, distinct counts, sums, averages, extremes, percentiles and
+	// rates, in time buckets and/or grouped by fields.
+	Aggregate(context.Context, *AggregateRequest) (*AggregateResponse, error)
+	// Tail streams events matching a query as they are ingested. Each message
+	// carries the events received since the previous one and how many were
+	// skipped because the client was too slow.
+	Tail(*TailRequest, grpc.ServerStreamingServer[TailResponse]) error
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -76,6 +123,12 @@ type UnimplementedQueryServiceServer struct{}
 
 func (UnimplementedQueryServiceServer) Search(context.Context, *SearchRequest) (*SearchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Search not implemented")
+}
+func (UnimplementedQueryServiceServer) Aggregate(context.Context, *AggregateRequest) (*AggregateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Aggregate not implemented")
+}
+func (UnimplementedQueryServiceServer) Tail(*TailRequest, grpc.ServerStreamingServer[TailResponse]) error {
+	return status.Error(codes.Unimplemented, "method Tail not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -116,6 +169,35 @@ func _QueryService_Search_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_Aggregate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AggregateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).Aggregate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_Aggregate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).Aggregate(ctx, req.(*AggregateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_Tail_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TailRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(QueryServiceServer).Tail(m, &grpc.GenericServerStream[TailRequest, TailResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type QueryService_TailServer = grpc.ServerStreamingServer[TailResponse]
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -127,7 +209,17 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Search",
 			Handler:    _QueryService_Search_Handler,
 		},
+		{
+			MethodName: "Aggregate",
+			Handler:    _QueryService_Aggregate_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Tail",
+			Handler:       _QueryService_Tail_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "sawmill/v1/query.proto",
 }
