@@ -37,7 +37,7 @@ type options struct {
 	duration time.Duration
 	workers  int
 	batch    int
-	gzip     bool
+	profile  string
 }
 
 func main() {
@@ -46,6 +46,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "how long to send")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent clients")
 	flag.IntVar(&o.batch, "batch", 500, "events per request")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of sawmill during the send phase to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -85,6 +86,7 @@ func startStack(bin string) (*stack, func(), error) {
 		"SAWMILL_CLICKHOUSE_PORT="+strconv.Itoa(chPort),
 		"SAWMILL_BILLING_SIGNUP_PER_MINUTE=0",
 		"SAWMILL_LOG_LEVEL=warn",
+		"SAWMILL_DEBUG_PPROF=true",
 	)
 	logf, _ := os.Create(filepath.Join(dir, "sawmill.log"))
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, logf
@@ -140,6 +142,11 @@ func run(o options) error {
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.workers}, Timeout: 30 * time.Second}
 	var wg sync.WaitGroup
+	if o.profile != "" {
+		go saveProfile(base, o.profile, o.duration)
+	}
+	sm0, ch0 := cpuSeconds(st.cmd.Process.Pid)
+	lg0, _ := cpuSeconds(os.Getpid())
 	start := time.Now()
 	for w := 0; w < o.workers; w++ {
 		wg.Add(1)
@@ -158,17 +165,21 @@ func run(o options) error {
 				req.Header.Set("Content-Type", "application/x-ndjson")
 				req.Header.Set("Idempotency-Key", fmt.Sprintf("w%d-%d", w, i))
 				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					failures.Add(1)
-					continue
-				}
 				var res struct{ Accepted int64 }
-				_ = json.NewDecoder(resp.Body).Decode(&res)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
+				// Retry, with the same Idempotency-Key, until the batch is
+				// acknowledged: an unanswered request may have been stored.
+				for {
+					resp, err := client.Do(req)
+					if err == nil {
+						_ = json.NewDecoder(resp.Body).Decode(&res)
+						resp.Body.Close()
+						if resp.StatusCode == 200 {
+							break
+						}
+					}
 					failures.Add(1)
-					continue
+					time.Sleep(200 * time.Millisecond)
+					req.Body = io.NopCloser(bytes.NewReader(body))
 				}
 				d := time.Since(t0)
 				accepted.Add(res.Accepted)
@@ -206,6 +217,9 @@ sampling:
 	}
 	drain := time.Since(sendEnd)
 	final := stored()
+	sm1, ch1 := cpuSeconds(st.cmd.Process.Pid)
+	lg1, _ := cpuSeconds(os.Getpid())
+	sm, chs, lg := sm1-sm0, ch1-ch0, lg1-lg0
 
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration {
@@ -215,10 +229,13 @@ sampling:
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
 	fmt.Printf("workers=%d batch=%d duration=%s\n", o.workers, o.batch, elapsed.Round(time.Millisecond))
-	fmt.Printf("accepted      %d events in %d requests (%d failed)\n", total, len(lat), failures.Load())
+	fmt.Printf("accepted      %d events in %d requests (%d attempts failed and were retried)\n", total, len(lat), failures.Load())
 	fmt.Printf("throughput    %.0f events/s, %.1f MB/s of NDJSON\n", float64(total)/elapsed.Seconds(), float64(bytesSent.Load())/elapsed.Seconds()/1e6)
 	fmt.Printf("ack latency   p50 %s  p99 %s  max %s\n", pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
 	fmt.Printf("writer lag    max %d events while sending; caught up %s after the last ack\n", maxLag, drain.Round(time.Millisecond))
+	perM := func(s float64) float64 { return s / float64(total) * 1e6 }
+	fmt.Printf("cpu s/Mevents sawmill+nats %.2f, clickhouse %.2f, total %.2f (load generator %.2f more)\n",
+		perM(sm), perM(chs), perM(sm+chs), perM(lg))
 	if final != uint64(total) {
 		return fmt.Errorf("stored %d events, accepted %d: exactly-once violated", final, total)
 	}
@@ -241,4 +258,22 @@ func signup(base string) (key, tenant string, err error) {
 		return "", "", errors.Join(errors.New("signup failed"), err)
 	}
 	return m.APIKey, m.TenantID, nil
+}
+
+// saveProfile fetches a CPU profile of sawmill covering most of the send phase.
+func saveProfile(base, path string, d time.Duration) {
+	secs := max(int(d.Seconds())-2, 1)
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ type Config struct {
 	GRPCAddr string
 	// ShutdownTimeout bounds graceful shutdown. 0 → 10s.
 	ShutdownTimeout time.Duration
+	// Pprof serves net/http/pprof under /debug/pprof/ on the HTTP listener.
+	// Off by default: profiles reveal internals and cost CPU.
+	Pprof bool
 }
 
 // RegisterFlags registers the listener flags.
@@ -39,6 +43,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http.addr", "127.0.0.1:8080", "HTTP listen address (REST API, OTLP/HTTP, /metrics, /healthz)")
 	fs.StringVar(&c.GRPCAddr, "grpc.addr", "127.0.0.1:4317", "gRPC listen address (Sawmill services and OTLP)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long graceful shutdown may take")
+	fs.BoolVar(&c.Pprof, "debug.pprof", false, "serve Go profiles at /debug/pprof/ (unauthenticated: keep the listener private)")
 }
 
 // Check is a readiness check; it returns nil when its dependency is usable.
@@ -91,6 +96,12 @@ func New(cfg Config, log *slog.Logger) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.Handler())
+	if cfg.Pprof {
+		s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return s
 }
 
