@@ -486,3 +486,45 @@ func TestSignupRateLimit(t *testing.T) {
 		t.Fatalf("second login in a minute: %d %v", code, m)
 	}
 }
+
+// While NATS is down the edge refuses with 503 and Retry-After (nothing is
+// half-accepted); when NATS is back it accepts again by itself, and what it
+// acknowledged is stored.
+func TestBusDownBackpressure(t *testing.T) {
+	st, nats := stack(t, func(c *Config) { c.Ingest.PublishTimeout = time.Second })
+	c := client{t: t, base: "http://" + st.Server.HTTPAddr()}
+	a := c.signup("frank@f.example")
+	if code, m := c.do("POST", "/v1/ingest", a.key, `{"message":"before the outage"}`); code != 200 {
+		t.Fatalf("before: %d %v", code, m)
+	}
+	nats.Stop()
+	req, _ := http.NewRequest("POST", c.base+"/v1/ingest", strings.NewReader(`{"message":"during the outage"}`))
+	req.Header.Set("Authorization", "Bearer "+a.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || m["code"] != "unavailable" {
+		t.Fatalf("bus down: %d Retry-After=%q %v", resp.StatusCode, resp.Header.Get("Retry-After"), m)
+	}
+	code, m := c.do("GET", "/readyz", "", nil)
+	if code != 503 || m["nats"] == "ok" {
+		t.Fatalf("readyz with NATS down: %d %v", code, m)
+	}
+	nats.Restart(t)
+	var ok bool
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if code, _ := c.do("POST", "/v1/ingest", a.key, `{"message":"after the outage"}`, "Idempotency-Key", "after-1"); code == 200 {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		t.Fatal("ingest did not recover after NATS came back")
+	}
+	c.waitCount(a.key, "outage", 2)
+	c.waitCount(a.key, "during", 0)
+}

@@ -98,7 +98,10 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
-		nats.ReconnectBufSize(64<<20),
+		// No reconnect buffer: while disconnected a publish fails at once (the
+		// client gets 503 and retries) instead of being sent later, after the
+		// client was told it failed.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats disconnected", "err", err)

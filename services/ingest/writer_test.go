@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sawmillhq/sawmill/pkg/bus"
+	"github.com/sawmillhq/sawmill/pkg/chserver"
 	"github.com/sawmillhq/sawmill/pkg/event"
 	"github.com/sawmillhq/sawmill/pkg/store"
 	"github.com/sawmillhq/sawmill/pkg/testenv"
@@ -245,4 +246,48 @@ func TestWriterPoisonMessage(t *testing.T) {
 	stop := startWriter(t, NewWriter(WriterConfig{BatchWait: 50 * time.Millisecond, AckWait: time.Second}, quiet, r.bus, r.store))
 	defer stop()
 	r.waitStored(t, "tpoison", 30)
+}
+
+// ClickHouse goes away under load: edges keep accepting into JetStream, the
+// writer retries, and when ClickHouse is back every batch is stored once.
+func TestClickHouseOutage(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	port := testenv.FreePort(t)
+	startCH := func() *chserver.Server {
+		ch, err := chserver.Start(ctx, chserver.Config{Dir: dir, TCPPort: port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	ch := startCH()
+	defer func() { ch.Stop() }()
+	n := testenv.StartNATS(t)
+	b, err := bus.Connect(ctx, bus.Config{URL: n.URL(), Name: t.Name(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, err := store.Open(ctx, store.Config{Addr: ch.Addr(), Database: "outage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{nats: n, bus: b, store: s}
+	stop := startWriter(t, NewWriter(WriterConfig{BatchRows: 500, BatchWait: 50 * time.Millisecond, AckWait: time.Second}, quiet, b, s))
+	defer stop()
+
+	r.publish(t, "toutage", 0, 10, 50)
+	r.waitStored(t, "toutage", 500)
+	if err := ch.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	r.publish(t, "toutage", 10, 40, 50) // accepted by the bus while ClickHouse is down
+	time.Sleep(2 * time.Second)         // the writer fails and retries meanwhile
+	ch = startCH()
+	r.waitStored(t, "toutage", 2500)
 }
