@@ -38,6 +38,9 @@ type Config struct {
 	JWTKey     string
 	JWTKeyFile string
 
+	// PlansFile is the plan catalogue (JSON); "" → the built-in plans.
+	PlansFile string
+
 	Ingest  ingest.Config
 	Writer  ingest.WriterConfig
 	Query   query.Config
@@ -64,6 +67,7 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 	fs.IntVar(&c.ClickHousePort, "clickhouse.port", 19000, "native port of the private ClickHouse server (dev)")
 	fs.StringVar(&c.JWTKey, "auth.jwt-key", "", "session signing key (at least 32 bytes), shared by every role")
 	fs.StringVar(&c.JWTKeyFile, "auth.jwt-key-file", "", "file holding the session signing key; empty: <data-dir>/jwt.key")
+	fs.StringVar(&c.PlansFile, "plans", "", "plan catalogue JSON file; empty: built-in plans (free, team, business, enterprise)")
 	c.Ingest.RegisterFlags(fs)
 	c.Writer.RegisterFlags(fs)
 	c.Query.RegisterFlags(fs)
@@ -83,7 +87,7 @@ func (c Config) Validate() error {
 		if c.NATSURL == "" {
 			return errors.New("-nats.url (SAWMILL_NATS_URL) is required outside dev")
 		}
-		if c.ClickHouseAddr == "" && c.Role != "billing" {
+		if c.ClickHouseAddr == "" {
 			return errors.New("-clickhouse.addr (SAWMILL_CLICKHOUSE_ADDR) is required outside dev")
 		}
 	}

@@ -528,3 +528,48 @@ func TestBusDownBackpressure(t *testing.T) {
 	c.waitCount(a.key, "outage", 2)
 	c.waitCount(a.key, "during", 0)
 }
+
+// Plans are public; usage is metered exactly (it equals what is stored) and
+// per tenant.
+func TestPlansAndUsage(t *testing.T) {
+	st, _ := stack(t, nil)
+	c := client{t: t, base: "http://" + st.Server.HTTPAddr()}
+	code, m := c.do("GET", "/v1/plans", "", nil)
+	if code != 200 || m["default"] != "free" || len(m["plans"].([]any)) != 4 {
+		t.Fatalf("plans: %d %v", code, m)
+	}
+	free := m["plans"].([]any)[0].(map[string]any)
+	if free["name"] != "free" || free["hard_cap"] != true || free["retention_days"] != 7.0 || free["monthly_events"] != "5000000" {
+		t.Fatalf("free plan: %v", free)
+	}
+
+	a, b := c.signup("gina@g.example"), c.signup("hank@h.example")
+	code, m = c.do("POST", "/v1/ingest", a.key, "{\"message\":\"one\"}\n{\"message\":\"two\"}\n{\"bad\n{\"message\":\"three\",\"k\":\"v\"}")
+	if code != 200 || m["accepted"] != 3.0 {
+		t.Fatalf("ingest: %d %v", code, m)
+	}
+	c.do("POST", "/v1/ingest", b.key, `{"message":"b's only event"}`)
+	c.waitCount(a.key, "", 3)
+	c.waitCount(b.key, "", 1)
+
+	now := time.Now().UTC()
+	q := "/v1/usage?granularity=hour&from=" + now.Add(-2*time.Hour).Format(time.RFC3339) + "&to=" + now.Add(time.Hour).Format(time.RFC3339)
+	code, m = c.do("GET", q, a.key, nil)
+	if code != 200 || m["plan"] != "free" || m["total_events"] != "3" {
+		t.Fatalf("usage of A: %d %v", code, m)
+	}
+	// Bytes billed equal the stored events' sizes: "one", "two", "three" plus
+	// the attribute, each with the fixed 16 bytes and level "".
+	if want := fmt.Sprint(16 + 3 + 16 + 3 + 16 + 5 + 1 + 1); m["total_bytes"] != want {
+		t.Fatalf("usage bytes of A: %v, want %s", m["total_bytes"], want)
+	}
+	if code, m = c.do("GET", q, b.key, nil); code != 200 || m["total_events"] != "1" {
+		t.Fatalf("usage of B: %d %v", code, m)
+	}
+	if code, m = c.do("GET", "/v1/usage?granularity=week&"+q[strings.Index(q, "from="):], a.key, nil); code != 400 {
+		t.Fatalf("bad granularity: %d %v", code, m)
+	}
+	if code, _ = c.do("GET", q, "", nil); code != 401 {
+		t.Fatalf("usage without credentials: %d", code)
+	}
+}

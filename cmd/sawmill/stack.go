@@ -17,6 +17,7 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/bus"
 	"github.com/sawmillhq/sawmill/pkg/chserver"
 	"github.com/sawmillhq/sawmill/pkg/natsembed"
+	"github.com/sawmillhq/sawmill/pkg/plan"
 	"github.com/sawmillhq/sawmill/pkg/server"
 	"github.com/sawmillhq/sawmill/pkg/store"
 	"github.com/sawmillhq/sawmill/pkg/tenant"
@@ -77,7 +78,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 		})
 	}
 	if dev || cfg.Role == "billing" {
-		if err := billing.New(cfg.Billing, log.With("role", "billing"), st.bus, authn).Register(ctx, st.Server); err != nil {
+		plans, err := plan.Load(cfg.PlansFile)
+		if err != nil {
+			return st, err
+		}
+		if err := billing.New(cfg.Billing, log.With("role", "billing"), st.bus, authn, plans, st.store).Register(ctx, st.Server); err != nil {
 			return st, fmt.Errorf("billing: %w", err)
 		}
 	}
@@ -126,9 +131,6 @@ func (st *Stack) startDeps(ctx context.Context, dev bool) error {
 		return err
 	}
 	st.bus = b
-	if cfg.Role == "billing" {
-		return nil // billing needs no ClickHouse yet
-	}
 	chAddr := cfg.ClickHouseAddr
 	if chAddr == "" && dev {
 		st.log.Info("starting private clickhouse-server", "dir", filepath.Join(cfg.DataDir, "clickhouse"), "port", cfg.ClickHousePort)

@@ -63,6 +63,37 @@ var Migrations = []Migration{
 PARTITION BY (retention_days, toDate(ts))
 ORDER BY (tenant_id, ts, ts_ns)`,
 	},
+	{
+		Version: 2,
+		Name:    "create usage_hourly",
+		// Metered usage per tenant per hour of ingestion (observed time, so
+		// late events with old timestamps still count in the period they
+		// arrived in). SummingMergeTree: sum at query time, merges are lazy.
+		SQL: `CREATE TABLE IF NOT EXISTS usage_hourly (
+    tenant_id String,
+    hour DateTime('UTC'),
+    events UInt64,
+    bytes UInt64
+) ENGINE = SummingMergeTree()
+PARTITION BY toYYYYMM(hour)
+ORDER BY (tenant_id, hour)`,
+	},
+	{
+		Version: 3,
+		Name:    "meter logs into usage_hourly",
+		// Filled by the same INSERT that stores the rows, so billed usage
+		// always equals what is stored: the writer's exactly-once insert is
+		// exactly-once metering too. It outlives the rows (retention drops
+		// logs partitions, not usage).
+		SQL: `CREATE MATERIALIZED VIEW IF NOT EXISTS usage_hourly_mv TO usage_hourly AS
+SELECT
+    tenant_id,
+    toStartOfHour(toDateTime(intDiv(observed_ns, 1000000000), 'UTC')) AS hour,
+    count() AS events,
+    sum(toUInt64(size_bytes)) AS bytes
+FROM logs
+GROUP BY tenant_id, hour`,
+	},
 }
 
 // migrationsTable records applied migrations. ReplacingMergeTree: when two

@@ -47,8 +47,9 @@ func (a *accounts) Signup(ctx context.Context, req *sawmillv1.SignupRequest) (*s
 		return nil, apierr.Wrap(err, "hash password")
 	}
 	now := s.now().UTC()
+	pl := s.plans.DefaultPlan()
 	t := tenant.Tenant{ID: "t" + auth.RandomID(8), Name: strings.TrimSpace(req.GetOrganization()),
-		Plan: "free", RetentionDays: tenant.DefaultRetentionDays, CreatedAt: now}
+		Plan: pl.Name, RetentionDays: pl.RetentionDays, CreatedAt: now}
 	u := tenant.User{ID: "u" + auth.RandomID(8), Email: email, TenantID: t.ID, PasswordHash: string(hash), CreatedAt: now}
 
 	// The tenant first, then the user: the user's atomic Create is what

@@ -1,6 +1,8 @@
-// Package billing is the billing role: accounts (signup, login, API keys)
-// today; plans, metering, quotas, invoices and retention as they land. It
-// owns the tenants, users and keys KV buckets: it is their only writer.
+// Package billing is the billing role: accounts (signup, login, API keys),
+// the plan catalogue and metered usage today; quotas, invoices and retention
+// as they land. It owns the tenants, users and keys KV buckets: it is their
+// only writer. Usage is read from ClickHouse, where the writer's insert
+// meters it (pkg/store, usage_hourly).
 package billing
 
 import (
@@ -12,8 +14,10 @@ import (
 	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 	"github.com/sawmillhq/sawmill/pkg/auth"
 	"github.com/sawmillhq/sawmill/pkg/bus"
+	"github.com/sawmillhq/sawmill/pkg/plan"
 	"github.com/sawmillhq/sawmill/pkg/ratelimit"
 	"github.com/sawmillhq/sawmill/pkg/server"
+	"github.com/sawmillhq/sawmill/pkg/store"
 )
 
 // Config configures the billing role.
@@ -42,12 +46,15 @@ type Service struct {
 	sessions *auth.Sessions
 	signups  *ratelimit.Keyed
 	logins   *ratelimit.Keyed
+	plans    plan.Catalogue
+	store    *store.Store
 	now      func() time.Time
 }
 
 // New returns the billing role. a authenticates key-management calls; its
-// Sessions issue the tokens signup and login return.
-func New(cfg Config, log *slog.Logger, b *bus.Bus, a *auth.Authenticator) *Service {
+// Sessions issue the tokens signup and login return. New signups get the
+// catalogue's default plan; usage is read from st.
+func New(cfg Config, log *slog.Logger, b *bus.Bus, a *auth.Authenticator, plans plan.Catalogue, st *store.Store) *Service {
 	if cfg.BcryptCost == 0 {
 		cfg.BcryptCost = 11
 	}
@@ -55,6 +62,8 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, a *auth.Authenticator) *Servi
 		cfg: cfg, log: log, bus: b, auth: a, sessions: a.Sessions,
 		signups: ratelimit.NewKeyed(cfg.SignupPerMinute, int(max(cfg.SignupPerMinute, 1))),
 		logins:  ratelimit.NewKeyed(cfg.LoginPerMinute, int(max(cfg.LoginPerMinute, 1))),
+		plans:   plans,
+		store:   st,
 		now:     time.Now,
 	}
 }
@@ -63,5 +72,10 @@ func New(cfg Config, log *slog.Logger, b *bus.Bus, a *auth.Authenticator) *Servi
 func (s *Service) Register(ctx context.Context, srv *server.Server) error {
 	acc := &accounts{s: s}
 	sawmillv1.RegisterAccountServiceServer(srv.GRPC, acc)
-	return sawmillv1.RegisterAccountServiceHandlerServer(ctx, srv.Gateway, acc)
+	if err := sawmillv1.RegisterAccountServiceHandlerServer(ctx, srv.Gateway, acc); err != nil {
+		return err
+	}
+	bill := &billingAPI{s: s}
+	sawmillv1.RegisterBillingServiceServer(srv.GRPC, bill)
+	return sawmillv1.RegisterBillingServiceHandlerServer(ctx, srv.Gateway, bill)
 }
