@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/sawmillhq/sawmill/pkg/envflag"
 	"github.com/sawmillhq/sawmill/pkg/server"
@@ -40,6 +41,11 @@ type Config struct {
 
 	// PlansFile is the plan catalogue (JSON); "" → the built-in plans.
 	PlansFile string
+
+	// Quota tunes quota keeping (billing).
+	Quota billing.QuotaConfig
+	// Clock, when set (tests), replaces time.Now in billing and edges.
+	Clock func() time.Time
 
 	Ingest  ingest.Config
 	Writer  ingest.WriterConfig

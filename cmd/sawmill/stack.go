@@ -18,6 +18,7 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/chserver"
 	"github.com/sawmillhq/sawmill/pkg/natsembed"
 	"github.com/sawmillhq/sawmill/pkg/plan"
+	"github.com/sawmillhq/sawmill/pkg/quota"
 	"github.com/sawmillhq/sawmill/pkg/server"
 	"github.com/sawmillhq/sawmill/pkg/store"
 	"github.com/sawmillhq/sawmill/pkg/tenant"
@@ -77,29 +78,49 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 			return err
 		})
 	}
+	var tenants *tenant.Directory
+	if dev || cfg.Role == "billing" || cfg.Role == "ingest" {
+		tenants = tenant.NewDirectory()
+		if err := st.bus.Follow(ctx, st.bus.Tenants, tenants.Apply); err != nil {
+			return st, fmt.Errorf("follow tenants: %w", err)
+		}
+	}
 	if dev || cfg.Role == "billing" {
 		plans, err := plan.Load(cfg.PlansFile)
 		if err != nil {
 			return st, err
 		}
-		if err := billing.New(cfg.Billing, log.With("role", "billing"), st.bus, authn, plans, st.store).Register(ctx, st.Server); err != nil {
+		b := billing.New(cfg.Billing, log.With("role", "billing"), st.bus, authn, plans, st.store)
+		if cfg.Clock != nil {
+			b.SetClock(cfg.Clock)
+		}
+		if err := b.Register(ctx, st.Server); err != nil {
 			return st, fmt.Errorf("billing: %w", err)
 		}
+		st.background(func() {
+			if err := b.RunQuotas(ctx, tenants, cfg.Quota); err != nil {
+				log.Error("quota keeping stopped", "err", err)
+			}
+		})
 	}
 	if dev || cfg.Role == "ingest" {
-		tenants := tenant.NewDirectory()
-		if err := st.bus.Follow(ctx, st.bus.Tenants, tenants.Apply); err != nil {
-			return st, fmt.Errorf("follow tenants: %w", err)
+		edge := ingest.NewEdge(cfg.Ingest, log.With("role", "ingest"), st.bus, authn, tenants)
+		if cfg.Clock != nil {
+			edge.SetClock(cfg.Clock)
 		}
-		ingest.NewEdge(cfg.Ingest, log.With("role", "ingest"), st.bus, authn, tenants).Register(ctx, st.Server)
+		quotas := quota.NewTable()
+		if err := st.bus.Follow(ctx, st.bus.Quotas, quotas.Apply); err != nil {
+			return st, fmt.Errorf("follow quotas: %w", err)
+		}
+		edge.EnableQuotas(quotas)
+		edge.Register(ctx, st.Server)
+		st.background(func() { edge.RunReports(ctx, edgeID()) })
 		w := ingest.NewWriter(cfg.Writer, log.With("role", "writer"), st.bus, st.store)
-		st.wg.Add(1)
-		go func() {
-			defer st.wg.Done()
+		st.background(func() {
 			if err := w.Run(ctx); err != nil {
 				log.Error("writer stopped", "err", err)
 			}
-		}()
+		})
 	}
 	if dev || cfg.Role == "query" {
 		if err := query.New(cfg.Query, log.With("role", "query"), authn, st.store).Register(ctx, st.Server); err != nil {
@@ -111,6 +132,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 		return st, err
 	}
 	return st, nil
+}
+
+// background runs f until the stack closes; Close waits for it.
+func (st *Stack) background(f func()) {
+	st.wg.Add(1)
+	go func() {
+		defer st.wg.Done()
+		f()
+	}()
+}
+
+// edgeID names this process in usage reports.
+func edgeID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), auth.RandomID(3))
 }
 
 // startDeps connects to (in dev: starts) NATS and ClickHouse and migrates.

@@ -28,6 +28,12 @@ const (
 	BucketTenants = "tenants" // tenant id → tenant record (JSON)
 	BucketUsers   = "users"   // email key (see EmailKey) → user record (JSON)
 	BucketKeys    = "keys"    // API key id → auth.Key (JSON)
+	// BucketScrubbing maps a tenant id to its scrubbing rules (JSON, see
+	// pkg/scrub.Rules); a tenant without an entry gets the default rules.
+	BucketScrubbing = "scrubbing"
+	// BucketQuotas maps a tenant id to its quota state (JSON, see
+	// pkg/quota.State), written by billing, followed by every edge.
+	BucketQuotas = "quotas"
 
 	// HeaderRetention carries the retention class (days) stamped at ingest.
 	HeaderRetention = "Sawmill-Retention-Days"
@@ -84,6 +90,10 @@ type Bus struct {
 	Tenants jetstream.KeyValue
 	Users   jetstream.KeyValue
 	Keys    jetstream.KeyValue
+	// Scrubbing holds per-tenant scrubbing rules (BucketScrubbing).
+	Scrubbing jetstream.KeyValue
+	// Quotas holds per-tenant quota states (BucketQuotas).
+	Quotas jetstream.KeyValue
 }
 
 // Connect dials NATS (reconnecting forever after the first success), then
@@ -144,7 +154,7 @@ func (b *Bus) ensure(ctx context.Context) error {
 	buckets := []struct {
 		name string
 		kv   *jetstream.KeyValue
-	}{{BucketTenants, &b.Tenants}, {BucketUsers, &b.Users}, {BucketKeys, &b.Keys}}
+	}{{BucketTenants, &b.Tenants}, {BucketUsers, &b.Users}, {BucketKeys, &b.Keys}, {BucketScrubbing, &b.Scrubbing}, {BucketQuotas, &b.Quotas}}
 	for _, bk := range buckets {
 		kv, err := b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:   bk.name,

@@ -53,3 +53,32 @@ GROUP BY t ORDER BY t`, tenantID, from.Unix(), to.Unix())
 	}
 	return out, rows.Err()
 }
+
+// TenantUsage is usage of one tenant in one hour.
+type TenantUsage struct {
+	TenantID string
+	Hour     time.Time
+	Events   uint64
+	Bytes    uint64
+}
+
+// UsageSince returns every tenant's hourly usage from since on: billing sums
+// it per tenant over each tenant's own period to reconcile quotas.
+func (s *Store) UsageSince(ctx context.Context, since time.Time) ([]TenantUsage, error) {
+	rows, err := s.Query(ctx, `SELECT tenant_id, hour, sum(events), sum(bytes) FROM usage_hourly
+WHERE hour >= toDateTime(?, 'UTC') GROUP BY tenant_id, hour`, since.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("store: usage since: %w", err)
+	}
+	defer rows.Close()
+	var out []TenantUsage
+	for rows.Next() {
+		var u TenantUsage
+		if err := rows.Scan(&u.TenantID, &u.Hour, &u.Events, &u.Bytes); err != nil {
+			return nil, fmt.Errorf("store: scan usage: %w", err)
+		}
+		u.Hour = u.Hour.UTC()
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}

@@ -87,3 +87,14 @@ func (d *Directory) RetentionDays(id string) int {
 	}
 	return DefaultRetentionDays
 }
+
+// All returns every tenant, in no particular order.
+func (d *Directory) All() []Tenant {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]Tenant, 0, len(d.m))
+	for _, t := range d.m {
+		out = append(out, t)
+	}
+	return out
+}

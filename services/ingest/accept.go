@@ -54,6 +54,9 @@ func (e *Edge) accept(ctx context.Context, tenantID string, evs []event.Event, i
 	if len(evs) == 0 {
 		return nil
 	}
+	if err := e.admit(tenantID); err != nil {
+		return err
+	}
 	retention := e.tenants.RetentionDays(tenantID)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.PublishTimeout)
 	defer cancel()
@@ -73,6 +76,7 @@ func (e *Edge) accept(ctx context.Context, tenantID string, evs []event.Event, i
 		publishBytes.Observe(float64(len(data)))
 		start += n
 	}
+	e.metered(tenantID, evs)
 	return nil
 }
 

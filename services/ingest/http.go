@@ -23,6 +23,7 @@ func (e *Edge) httpHandler() http.Handler {
 			apierr.WriteHTTP(w, e.log, err)
 			return
 		}
+		e.quotaHeaders(w.Header(), p.TenantID)
 		idem := r.Header.Get("Idempotency-Key")
 		if len(idem) > maxIdempotencyKey {
 			apierr.WriteHTTP(w, e.log, apierr.New(apierr.Invalid, "Idempotency-Key is longer than %d bytes", maxIdempotencyKey))

@@ -15,6 +15,7 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/auth"
 	"github.com/sawmillhq/sawmill/pkg/bus"
 	"github.com/sawmillhq/sawmill/pkg/event"
+	"github.com/sawmillhq/sawmill/pkg/quota"
 	"github.com/sawmillhq/sawmill/pkg/server"
 	"github.com/sawmillhq/sawmill/pkg/tenant"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	PublishTimeout time.Duration
 	// Limits bound each event.
 	Limits event.Limits
+	// ReportInterval is how often accepted volume is reported to billing
+	// for quotas. 0 → 1s.
+	ReportInterval time.Duration
 }
 
 // RegisterFlags registers the edge's flags under "ingest.".
@@ -41,6 +45,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PublishTimeout, "ingest.publish-timeout", 5*time.Second, "how long to wait for JetStream to acknowledge a batch")
 	fs.IntVar(&c.Limits.MaxEventBytes, "ingest.max-event-bytes", 256<<10, "largest accepted event")
 	fs.IntVar(&c.Limits.MaxAttributes, "ingest.max-attributes", 200, "most attributes per event")
+	fs.DurationVar(&c.ReportInterval, "ingest.report-interval", time.Second, "how often accepted volume is reported to billing for quotas")
 }
 
 func (c *Config) defaults() {
@@ -53,6 +58,9 @@ func (c *Config) defaults() {
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = 5 * time.Second
 	}
+	if c.ReportInterval == 0 {
+		c.ReportInterval = time.Second
+	}
 }
 
 // Edge accepts events from clients and publishes them.
@@ -63,6 +71,9 @@ type Edge struct {
 	auth    *auth.Authenticator
 	tenants *tenant.Directory
 	now     func() time.Time
+
+	quotas *quota.Table // nil: no quota enforcement
+	meter  *quota.Meter
 }
 
 // NewEdge returns an edge. tenants supplies each tenant's retention class.

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sawmillhq/sawmill/pkg/testenv"
+)
+
+// clock is a test clock: real time shifted by an adjustable offset.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// A free tenant driven past its quota through two edge nodes at once is
+// refused on both within 2 s; the overshoot is reported; when the period
+// rolls over the tenant is let in again.
+func TestQuotaTwoEdges(t *testing.T) {
+	const limit = 3000
+	plans := filepath.Join(t.TempDir(), "plans.json")
+	os.WriteFile(plans, []byte(fmt.Sprintf(`{"default":"tiny","plans":[{"name":"tiny","monthly_events":%d,
+		"monthly_bytes":1073741824,"hard_cap":true,"retention_days":7,"max_query_days":7}]}`, limit)), 0o644)
+	nats := testenv.StartNATS(t)
+	chAddr, db := testenv.ClickHouse(t), testenv.Database(t)
+	clk := &clock{}
+	node := func() *Stack {
+		cfg, err := parseConfig("dev", []string{
+			"-data-dir", t.TempDir(), "-http.addr", "127.0.0.1:0", "-grpc.addr", "127.0.0.1:0",
+			"-nats.url", nats.URL(), "-clickhouse.addr", chAddr, "-clickhouse.database", db,
+			"-auth.jwt-key", strings.Repeat("q", 32), "-plans", plans,
+			"-writer.batch-wait", "100ms", "-ingest.report-interval", "200ms",
+			"-billing.signup-per-minute", "0", "-billing.bcrypt-cost", "4",
+		}, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Clock = clk.now
+		cfg.Quota.Publish = 200 * time.Millisecond
+		st, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		return st
+	}
+	n1, n2 := node(), node()
+	c1 := client{t: t, base: "http://" + n1.Server.HTTPAddr()}
+	c2 := client{t: t, base: "http://" + n2.Server.HTTPAddr()}
+	a := c1.signup("quota@q.example")
+
+	batch := strings.Repeat(`{"message":"counted"}`+"\n", 25)
+	var accepted atomic.Int64
+	var crossed atomic.Int64 // unix nanos when accepted first reached the limit
+	refusedAt := [2]time.Time{}
+	var wg sync.WaitGroup
+	for i, c := range []client{c1, c2} {
+		wg.Add(1)
+		go func(i int, c client) {
+			defer wg.Done()
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+				req, _ := http.NewRequest("POST", c.base+"/v1/ingest", strings.NewReader(batch))
+				req.Header.Set("Authorization", "Bearer "+a.key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 200:
+					if accepted.Add(25) >= limit {
+						crossed.CompareAndSwap(0, time.Now().UnixNano())
+					}
+					time.Sleep(5 * time.Millisecond)
+				case 429:
+					if resp.Header.Get("Retry-After") == "" {
+						t.Error("429 without Retry-After")
+					}
+					refusedAt[i] = time.Now()
+					return
+				default:
+					t.Errorf("edge %d: status %d", i, resp.StatusCode)
+					return
+				}
+			}
+			t.Errorf("edge %d never refused the tenant", i)
+		}(i, c)
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	cross := time.Unix(0, crossed.Load())
+	lag := max(refusedAt[0].Sub(cross), refusedAt[1].Sub(cross))
+	overshoot := accepted.Load() - limit
+	t.Logf("quota %d events: accepted %d (overshoot %d, %.1f%%); both edges refusing %v after the limit was crossed",
+		limit, accepted.Load(), overshoot, float64(overshoot)*100/limit, lag.Round(time.Millisecond))
+	if lag > 2*time.Second {
+		t.Fatalf("edges refused %v after the quota was used up, want within 2s", lag)
+	}
+
+	// The refusal says which quota and when it resets; headers say where
+	// the tenant stands.
+	code, m := c2.do("POST", "/v1/ingest", a.key, batch)
+	d, _ := m["details"].(map[string]any)
+	if code != 429 || m["code"] != "resource_exhausted" || d["quota"] != "events" || d["resets_at"] == nil {
+		t.Fatalf("over quota: %d %v", code, m)
+	}
+
+	// Everything accepted is stored and metered, no more.
+	now := time.Now().UTC()
+	q := "/v1/usage?granularity=hour&from=" + now.Add(-2*time.Hour).Format(time.RFC3339) + "&to=" + now.Add(time.Hour).Format(time.RFC3339)
+	want := fmt.Sprint(accepted.Load())
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, m := c1.do("GET", q, a.key, nil)
+		if m["total_events"] == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage %v, want %s events", m["total_events"], want)
+		}
+	}
+
+	// The period rolls over: the tenant is let in again.
+	clk.advance(32 * 24 * time.Hour)
+	for _, c := range []client{c1, c2} {
+		req, _ := http.NewRequest("POST", c.base+"/v1/ingest", strings.NewReader(batch))
+		req.Header.Set("Authorization", "Bearer "+a.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("after the period rolled over: %d", resp.StatusCode)
+		}
+		if resp.Header.Get("Sawmill-Quota-Events-Limit") != fmt.Sprint(limit) {
+			t.Fatalf("quota headers: %v", resp.Header)
+		}
+	}
+}
