@@ -151,3 +151,113 @@ func TestQuotaTwoEdges(t *testing.T) {
 		}
 	}
 }
+
+// twoNodes starts two sawmill processes (every role) sharing NATS and
+// ClickHouse, with the given plan catalogue and fast quota reporting.
+func twoNodes(t *testing.T, plansJSON string, clk *clock) (*Stack, *Stack) {
+	t.Helper()
+	plans := filepath.Join(t.TempDir(), "plans.json")
+	os.WriteFile(plans, []byte(plansJSON), 0o644)
+	nats := testenv.StartNATS(t)
+	chAddr, db := testenv.ClickHouse(t), testenv.Database(t)
+	node := func() *Stack {
+		cfg, err := parseConfig("dev", []string{
+			"-data-dir", t.TempDir(), "-http.addr", "127.0.0.1:0", "-grpc.addr", "127.0.0.1:0",
+			"-nats.url", nats.URL(), "-clickhouse.addr", chAddr, "-clickhouse.database", db,
+			"-auth.jwt-key", strings.Repeat("q", 32), "-plans", plans,
+			"-writer.batch-wait", "100ms", "-ingest.report-interval", "200ms",
+			"-billing.signup-per-minute", "0", "-billing.bcrypt-cost", "4",
+		}, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if clk != nil {
+			cfg.Clock = clk.now
+		}
+		cfg.Quota.Publish = 200 * time.Millisecond
+		st, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		return st
+	}
+	return node(), node()
+}
+
+// Two edges, two clients each, as fast as they can: the tenant's rate limit
+// holds within the documented bound (limit × duration + one report interval
+// of the limit + one second of burst per edge).
+func TestRateLimitTwoEdges(t *testing.T) {
+	const perSecond = 2000
+	n1, n2 := twoNodes(t, fmt.Sprintf(`{"default":"rl","plans":[{"name":"rl","monthly_events":100000000,
+		"monthly_bytes":107374182400,"retention_days":7,"max_query_days":7,"events_per_second":%d}]}`, perSecond), nil)
+	c1 := client{t: t, base: "http://" + n1.Server.HTTPAddr()}
+	a := c1.signup("rate@r.example")
+	batch := strings.Repeat(`{"message":"paced"}`+"\n", 50)
+	post := func(base string) (int, http.Header) {
+		req, _ := http.NewRequest("POST", base+"/v1/ingest", strings.NewReader(batch))
+		req.Header.Set("Authorization", "Bearer "+a.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, nil
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	// Billing writes the tenant's limits after its first traffic.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, h := post(c1.base); h.Get("RateLimit-Limit") == fmt.Sprint(perSecond) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rate limit never applied")
+		}
+	}
+	time.Sleep(time.Second) // let the bucket and reports settle
+
+	const dur = 4 * time.Second
+	var admitted, refused atomic.Int64
+	var sawHeaders atomic.Bool
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, base := range []string{"http://" + n1.Server.HTTPAddr(), "http://" + n1.Server.HTTPAddr(), "http://" + n2.Server.HTTPAddr(), "http://" + n2.Server.HTTPAddr()} {
+		wg.Add(1)
+		go func(base string) {
+			defer wg.Done()
+			for time.Since(start) < dur {
+				code, h := post(base)
+				switch code {
+				case 200:
+					admitted.Add(50)
+				case 429:
+					refused.Add(50)
+					if h.Get("Retry-After") != "" && h.Get("RateLimit-Remaining") == "0" && h.Get("RateLimit-Reset") != "" {
+						sawHeaders.Store(true)
+					}
+					time.Sleep(20 * time.Millisecond)
+				default:
+					t.Errorf("status %d", code)
+					return
+				}
+			}
+		}(base)
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	rate := float64(admitted.Load()) / elapsed
+	bound := perSecond*elapsed + perSecond*0.2 + 2*perSecond
+	t.Logf("limit %d/s over two edges: admitted %d in %.1fs (%.0f/s), refused %d; bound %.0f",
+		perSecond, admitted.Load(), elapsed, rate, refused.Load(), bound)
+	if float64(admitted.Load()) > bound {
+		t.Fatalf("admitted %d events, above the bound %.0f", admitted.Load(), bound)
+	}
+	if rate < 0.6*perSecond {
+		t.Fatalf("admitted only %.0f/s of a %d/s limit", rate, perSecond)
+	}
+	if refused.Load() == 0 || !sawHeaders.Load() {
+		t.Fatalf("never refused with Retry-After and RateLimit-* headers (refused %d)", refused.Load())
+	}
+}

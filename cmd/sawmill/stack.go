@@ -112,9 +112,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 		if err := st.bus.Follow(ctx, st.bus.Quotas, quotas.Apply); err != nil {
 			return st, fmt.Errorf("follow quotas: %w", err)
 		}
-		edge.EnableQuotas(quotas)
+		edge.EnableQuotas(quotas, edgeID())
 		edge.Register(ctx, st.Server)
-		st.background(func() { edge.RunReports(ctx, edgeID()) })
+		st.background(func() { edge.RunReports(ctx) })
 		w := ingest.NewWriter(cfg.Writer, log.With("role", "writer"), st.bus, st.store)
 		st.background(func() {
 			if err := w.Run(ctx); err != nil {

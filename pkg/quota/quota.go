@@ -31,6 +31,9 @@ type State struct {
 	EventsLimit int64     `json:"events_limit"` // included per period
 	BytesLimit  int64     `json:"bytes_limit"`
 	HardCap     bool      `json:"hard_cap"`
+	// The plan's rate limits (0: none), enforced by RateLimiter.
+	EventsPerSecond int64 `json:"events_per_second"`
+	BytesPerSecond  int64 `json:"bytes_per_second"`
 	// Warned is the highest warning level published this period: 0, 80, 100.
 	Warned    int       `json:"warned"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -133,6 +136,17 @@ func (t *Table) Apply(key string, value []byte, deleted bool) error {
 	}
 	t.m[key] = &entry{st: st}
 	return nil
+}
+
+// Limit returns the tenant's rate limit as of its latest state (none when
+// billing has written no state yet).
+func (t *Table) Limit(tenant string) Limit {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if e, ok := t.m[tenant]; ok {
+		return Limit{EventsPerSecond: e.st.EventsPerSecond, BytesPerSecond: e.st.BytesPerSecond}
+	}
+	return Limit{}
 }
 
 // Record adds volume this edge accepted for tenant.

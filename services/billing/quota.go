@@ -180,6 +180,7 @@ func (q *quotaKeeper) publish(ctx context.Context) {
 			EventsUsed:  max(u.stored.Events+u.since.Events, u.reported.Events),
 			BytesUsed:   max(u.stored.Bytes+u.since.Bytes, u.reported.Bytes),
 			EventsLimit: p.MonthlyEvents, BytesLimit: p.MonthlyBytes, HardCap: p.HardCap,
+			EventsPerSecond: p.EventsPerSecond, BytesPerSecond: p.BytesPerSecond,
 			Warned: u.written.Warned, UpdatedAt: now,
 		}
 		if !u.written.PeriodStart.Equal(start) {

@@ -57,6 +57,9 @@ func (e *Edge) accept(ctx context.Context, tenantID string, evs []event.Event, i
 	if err := e.admit(tenantID); err != nil {
 		return err
 	}
+	if err := e.rateLimit(tenantID, evs); err != nil {
+		return err
+	}
 	retention := e.tenants.RetentionDays(tenantID)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.PublishTimeout)
 	defer cancel()

@@ -62,7 +62,9 @@ func (e *Edge) httpHandler() http.Handler {
 			apierr.WriteHTTP(w, e.log, apierr.New(apierr.Invalid, "no valid event in the request: %d rejected", res.Rejected).WithDetails(res))
 			return
 		}
-		if err := e.accept(r.Context(), p.TenantID, evs, idem); err != nil {
+		err = e.accept(r.Context(), p.TenantID, evs, idem)
+		e.rateHeaders(w.Header(), p.TenantID, err)
+		if err != nil {
 			apierr.WriteHTTP(w, e.log, apiError(err))
 			return
 		}

@@ -74,6 +74,8 @@ type Edge struct {
 
 	quotas *quota.Table // nil: no quota enforcement
 	meter  *quota.Meter
+	rates  *quota.RateLimiter
+	edgeID string
 }
 
 // NewEdge returns an edge. tenants supplies each tenant's retention class.

@@ -3,10 +3,13 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -15,33 +18,55 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/quota"
 )
 
-var quotaRefused = promauto.NewCounter(prometheus.CounterOpts{
-	Name: "sawmill_ingest_quota_refused_requests_total", Help: "Requests refused because the tenant's hard-capped quota is used up.",
-})
+var (
+	quotaRefused = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "sawmill_ingest_quota_refused_requests_total", Help: "Requests refused because the tenant's hard-capped quota is used up.",
+	})
+	rateLimited = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "sawmill_ingest_rate_limited_events_total", Help: "Events refused by the per-tenant rate limit (never billed), by limit.",
+	}, []string{"limit"})
+)
 
-// EnableQuotas makes the edge refuse hard-capped tenants over quota
-// according to t (an in-memory copy of the quotas bucket the caller keeps
-// current with Bus.Follow) and count what it accepts for billing. Call
-// before serving; RunReports publishes the counts.
-func (e *Edge) EnableQuotas(t *quota.Table) {
+// EnableQuotas makes the edge enforce quotas and rate limits: it refuses
+// hard-capped tenants over quota according to t (an in-memory copy of the
+// quotas bucket the caller keeps current with Bus.Follow), rate-limits each
+// tenant to its plan's events/s and bytes/s shared with the other edges
+// (quota.RateLimiter), and counts what it accepts for billing. edgeID names
+// this edge in its reports. Call before serving, then RunReports.
+func (e *Edge) EnableQuotas(t *quota.Table, edgeID string) {
 	e.quotas = t
 	e.meter = quota.NewMeter()
+	e.edgeID = edgeID
+	e.rates = quota.NewRateLimiter(edgeID, e.cfg.ReportInterval)
 }
 
 // RunReports publishes, every Config.ReportInterval until ctx ends, what
 // this edge accepted per tenant since the previous report
 // (quota.DeltaSubject). A lost report only delays enforcement: billing
 // reconciles with ClickHouse.
-func (e *Edge) RunReports(ctx context.Context, edgeID string) {
+// It also follows the other edges' reports, which the rate limiter shares
+// the limits by.
+func (e *Edge) RunReports(ctx context.Context) {
+	sub, err := e.bus.NC.Subscribe(quota.DeltaSubject, func(m *nats.Msg) {
+		var r quota.Report
+		if json.Unmarshal(m.Data, &r) == nil {
+			e.rates.Observe(r, e.now())
+		}
+	})
+	if err != nil {
+		e.log.Error("subscribe to usage reports; rate limits ignore other edges", "err", err)
+	} else {
+		defer sub.Unsubscribe()
+	}
 	t := time.NewTicker(e.cfg.ReportInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			e.report(edgeID) // the last second's counts
+			e.report(e.edgeID) // the last interval's counts
 			return
 		case <-t.C:
-			e.report(edgeID)
+			e.report(e.edgeID)
 		}
 	}
 }
@@ -78,6 +103,52 @@ func (e *Edge) admit(tenantID string) error {
 		d.Quota, st.Plan, limit, d.Quota, st.PeriodEnd.Format(time.RFC3339)).
 		Retry(st.PeriodEnd.Sub(now)).
 		WithDetails(map[string]any{"quota": d.Quota, "limit": limit, "plan": st.Plan, "resets_at": st.PeriodEnd.Format(time.RFC3339)})
+}
+
+// rateLimit refuses a request that would take the tenant over its plan's
+// events/s or bytes/s, with 429 and Retry-After; it takes nothing then.
+func (e *Edge) rateLimit(tenantID string, evs []event.Event) error {
+	if e.rates == nil {
+		return nil
+	}
+	lim := e.quotas.Limit(tenantID)
+	var bytes int64
+	for i := range evs {
+		bytes += int64(evs[i].Size())
+	}
+	d := e.rates.Allow(tenantID, lim, int64(len(evs)), bytes, e.now())
+	if d.Allowed {
+		return nil
+	}
+	rateLimited.WithLabelValues(d.Which).Add(float64(len(evs)))
+	perSecond := lim.EventsPerSecond
+	if d.Which == "bytes" {
+		perSecond = lim.BytesPerSecond
+	}
+	return apierr.New(apierr.RateLimited, "rate limit of %d %s per second exceeded; nothing was stored, retry after %s",
+		perSecond, d.Which, d.RetryAfter.Round(time.Millisecond)).
+		Retry(d.RetryAfter).
+		WithDetails(map[string]any{"limit": d.Which, "per_second": perSecond})
+}
+
+// rateHeaders sets RateLimit-Limit (events per second) and, after a refusal
+// by the rate limiter, RateLimit-Remaining: 0 and RateLimit-Reset (seconds).
+func (e *Edge) rateHeaders(h http.Header, tenantID string, err error) {
+	if e.quotas == nil {
+		return
+	}
+	lim := e.quotas.Limit(tenantID)
+	if lim.EventsPerSecond <= 0 {
+		return
+	}
+	h.Set("RateLimit-Limit", strconv.FormatInt(lim.EventsPerSecond, 10))
+	var ae *apierr.Error
+	if errors.As(err, &ae) && ae.Code == apierr.RateLimited {
+		if d, ok := ae.Details.(map[string]any); ok && d["per_second"] != nil {
+			h.Set("RateLimit-Remaining", "0")
+			h.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(ae.RetryAfter.Seconds()))))
+		}
+	}
 }
 
 // metered records accepted events for quota enforcement and billing reports.
