@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs Debian's clickhouse-server when no ClickHouse server binary is
-# present, and curl (the README walkthrough and its test use it). The
+# present, curl (the README walkthrough and its test use it), and rsyslog
+# and logger (bsdutils; the syslog ingest tests run them as real clients). The
 # package's own service start fails under policy-rc.d in
 # containers; that is harmless: Sawmill starts its own private server.
 set -euo pipefail
@@ -13,6 +14,10 @@ have_clickhouse() {
 pkgs=""
 have_clickhouse || pkgs="clickhouse-server clickhouse-client"
 command -v curl >/dev/null 2>&1 || pkgs="$pkgs curl"
+have_rsyslogd() { command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ]; }
+have_rsyslogd || pkgs="$pkgs rsyslog"
+command -v logger >/dev/null 2>&1 || pkgs="$pkgs bsdutils"
+command -v python3 >/dev/null 2>&1 || pkgs="$pkgs python3"
 [ -n "$pkgs" ] || exit 0
 echo "installing with apt-get:$pkgs" >&2
 sudo=""
@@ -23,5 +28,5 @@ $sudo apt-get update -qq
 $sudo apt-get install -y -qq $pkgs >/dev/null || {
   # The post-install script may fail to start the system service; the
   # binary is what we need.
-  have_clickhouse && command -v curl >/dev/null 2>&1
+  have_clickhouse && command -v curl >/dev/null 2>&1 && have_rsyslogd && command -v logger >/dev/null 2>&1
 }

@@ -82,6 +82,7 @@ func startStack(bin string) (*stack, func(), error) {
 		"SAWMILL_DATA_DIR="+dir,
 		"SAWMILL_HTTP_ADDR="+s.httpAddr,
 		"SAWMILL_GRPC_ADDR=127.0.0.1:"+strconv.Itoa(freePort()),
+		"SAWMILL_SYSLOG_ADDR=127.0.0.1:"+strconv.Itoa(freePort()),
 		"SAWMILL_NATS_PORT="+strconv.Itoa(freePort()),
 		"SAWMILL_CLICKHOUSE_PORT="+strconv.Itoa(chPort),
 		"SAWMILL_BILLING_SIGNUP_PER_MINUTE=0",

@@ -47,6 +47,7 @@ type Config struct {
 	// Clock, when set (tests), replaces time.Now in billing and edges.
 	Clock func() time.Time
 
+	Syslog  ingest.SyslogConfig
 	Ingest  ingest.Config
 	Writer  ingest.WriterConfig
 	Query   query.Config
@@ -75,6 +76,7 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 	fs.StringVar(&c.JWTKeyFile, "auth.jwt-key-file", "", "file holding the session signing key; empty: <data-dir>/jwt.key")
 	fs.StringVar(&c.PlansFile, "plans", "", "plan catalogue JSON file; empty: built-in plans (free, team, business, enterprise)")
 	c.Ingest.RegisterFlags(fs)
+	c.Syslog.RegisterFlags(fs)
 	c.Writer.RegisterFlags(fs)
 	c.Query.RegisterFlags(fs)
 	c.Billing.RegisterFlags(fs)

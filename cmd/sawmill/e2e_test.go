@@ -34,7 +34,7 @@ func stack(t *testing.T, mutate func(*Config)) (*Stack, *testenv.NATS) {
 	nats := testenv.StartNATS(t)
 	cfg, err := parseConfig("dev", []string{
 		"-data-dir", t.TempDir(),
-		"-http.addr", "127.0.0.1:0", "-grpc.addr", "127.0.0.1:0",
+		"-http.addr", "127.0.0.1:0", "-grpc.addr", "127.0.0.1:0", "-syslog.addr", "127.0.0.1:0",
 		"-nats.url", nats.URL(),
 		"-clickhouse.addr", testenv.ClickHouse(t), "-clickhouse.database", testenv.Database(t),
 		"-writer.batch-wait", "100ms",
@@ -554,17 +554,31 @@ func TestPlansAndUsage(t *testing.T) {
 
 	now := time.Now().UTC()
 	q := "/v1/usage?granularity=hour&from=" + now.Add(-2*time.Hour).Format(time.RFC3339) + "&to=" + now.Add(time.Hour).Format(time.RFC3339)
-	code, m = c.do("GET", q, a.key, nil)
-	if code != 200 || m["plan"] != "free" || m["total_events"] != "3" {
-		t.Fatalf("usage of A: %d %v", code, m)
+	// The view's rows become visible a moment after the logs part: poll.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, m = c.do("GET", q, a.key, nil)
+		if code != 200 || m["plan"] != "free" {
+			t.Fatalf("usage of A: %d %v", code, m)
+		}
+		if m["total_events"] == "3" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if m["total_events"] != "3" {
+		t.Fatalf("usage of A: %v events, want 3", m["total_events"])
 	}
 	// Bytes billed equal the stored events' sizes: "one", "two", "three" plus
 	// the attribute, each with the fixed 16 bytes and level "".
 	if want := fmt.Sprint(16 + 3 + 16 + 3 + 16 + 5 + 1 + 1); m["total_bytes"] != want {
 		t.Fatalf("usage bytes of A: %v, want %s", m["total_bytes"], want)
 	}
-	if code, m = c.do("GET", q, b.key, nil); code != 200 || m["total_events"] != "1" {
-		t.Fatalf("usage of B: %d %v", code, m)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, m = c.do("GET", q, b.key, nil); code == 200 && m["total_events"] == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage of B: %d %v", code, m)
+		}
 	}
 	if code, m = c.do("GET", "/v1/usage?granularity=week&"+q[strings.Index(q, "from="):], a.key, nil); code != 400 {
 		t.Fatalf("bad granularity: %d %v", code, m)

@@ -48,7 +48,7 @@ func TestKillProcessUnderLoad(t *testing.T) {
 	start := func() {
 		cmd := exec.Command(bin, "dev",
 			"-nats.url", nats.URL(), "-clickhouse.addr", chAddr, "-clickhouse.database", db,
-			"-data-dir", dataDir, "-http.addr", httpAddr, "-grpc.addr", "127.0.0.1:0",
+			"-data-dir", dataDir, "-http.addr", httpAddr, "-grpc.addr", "127.0.0.1:0", "-syslog.addr", "127.0.0.1:0",
 			"-auth.jwt-key", strings.Repeat("k", 32), "-billing.signup-per-minute", "0",
 			"-writer.batch-wait", "50ms", "-writer.ack-wait", "2s", "-log.level", "warn")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

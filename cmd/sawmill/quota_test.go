@@ -36,7 +36,7 @@ func TestQuotaTwoEdges(t *testing.T) {
 	clk := &clock{}
 	node := func() *Stack {
 		cfg, err := parseConfig("dev", []string{
-			"-data-dir", t.TempDir(), "-http.addr", "127.0.0.1:0", "-grpc.addr", "127.0.0.1:0",
+			"-data-dir", t.TempDir(), "-http.addr", "127.0.0.1:0", "-grpc.addr", "127.0.0.1:0", "-syslog.addr", "127.0.0.1:0",
 			"-nats.url", nats.URL(), "-clickhouse.addr", chAddr, "-clickhouse.database", db,
 			"-auth.jwt-key", strings.Repeat("q", 32), "-plans", plans,
 			"-writer.batch-wait", "100ms", "-ingest.report-interval", "200ms",
@@ -162,7 +162,7 @@ func twoNodes(t *testing.T, plansJSON string, clk *clock) (*Stack, *Stack) {
 	chAddr, db := testenv.ClickHouse(t), testenv.Database(t)
 	node := func() *Stack {
 		cfg, err := parseConfig("dev", []string{
-			"-data-dir", t.TempDir(), "-http.addr", "127.0.0.1:0", "-grpc.addr", "127.0.0.1:0",
+			"-data-dir", t.TempDir(), "-http.addr", "127.0.0.1:0", "-grpc.addr", "127.0.0.1:0", "-syslog.addr", "127.0.0.1:0",
 			"-nats.url", nats.URL(), "-clickhouse.addr", chAddr, "-clickhouse.database", db,
 			"-auth.jwt-key", strings.Repeat("q", 32), "-plans", plans,
 			"-writer.batch-wait", "100ms", "-ingest.report-interval", "200ms",

@@ -66,6 +66,7 @@ func TestDevQuickStart(t *testing.T) {
 		"SAWMILL_DATA_DIR="+filepath.Join(dir, "data"),
 		"SAWMILL_HTTP_ADDR="+httpAddr,
 		"SAWMILL_GRPC_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)),
+		"SAWMILL_SYSLOG_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)),
 		"SAWMILL_NATS_PORT="+strconv.Itoa(freePort(t)),
 		"SAWMILL_CLICKHOUSE_PORT="+strconv.Itoa(freePort(t)),
 		"SAWMILL_CLICKHOUSE_ADDR=", "SAWMILL_NATS_URL=",

@@ -37,6 +37,7 @@ type Stack struct {
 	ch     *chserver.Server
 	bus    *bus.Bus
 	store  *store.Store
+	syslog *ingest.SyslogServer
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background roles (writer, KV follows)
 	closes []func()
@@ -115,6 +116,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 		edge.EnableQuotas(quotas, edgeID())
 		edge.Register(ctx, st.Server)
 		st.background(func() { edge.RunReports(ctx) })
+		sl := ingest.NewSyslogServer(cfg.Syslog, log.With("role", "syslog"), edge)
+		if err := sl.Start(); err != nil {
+			return st, fmt.Errorf("syslog: %w", err)
+		}
+		st.syslog = sl
 		w := ingest.NewWriter(cfg.Writer, log.With("role", "writer"), st.bus, st.store)
 		st.background(func() {
 			if err := w.Run(ctx); err != nil {
@@ -219,6 +225,9 @@ func (st *Stack) Close() {
 	if st.Server != nil {
 		st.Server.Shutdown()
 	}
+	if st.syslog != nil {
+		_ = st.syslog.Close() // flushes pending batches while the bus is up
+	}
 	st.cancel()
 	st.wg.Wait()
 	if st.store != nil {
@@ -239,9 +248,10 @@ func printWelcome(w io.Writer, st *Stack) {
 	base := "http://" + st.Server.HTTPAddr()
 	fmt.Fprintf(w, `
 Sawmill is running.
-  HTTP  %s   (REST API, /metrics, /healthz, /readyz)
-  gRPC  %s
-  data  %s
+  HTTP    %s   (REST API, OTLP/HTTP, /metrics, /healthz, /readyz)
+  gRPC    %s   (Sawmill services, OTLP)
+  syslog  %s   (TCP and UDP; RFC 5424 and 3164, key in the message: see docs/syslog.md)
+  data    %s
 
 Sign up, ship a first log, find it:
 
@@ -252,5 +262,5 @@ Sign up, ship a first log, find it:
     -d "{\"query\":\"hello\",\"from\":\"$(date -u -d '-1 hour' +%%FT%%TZ)\",\"to\":\"$(date -u -d '+1 minute' +%%FT%%TZ)\"}"
 
 Stop with Ctrl-C.
-`, st.Server.HTTPAddr(), st.Server.GRPCAddr(), st.Config.DataDir, base, base, base)
+`, st.Server.HTTPAddr(), st.Server.GRPCAddr(), st.syslog.Addr(), st.Config.DataDir, base, base, base)
 }

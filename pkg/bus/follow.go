@@ -62,7 +62,11 @@ func (f *follower) handle(e jetstream.KeyValueEntry) {
 
 func (f *follower) run(ctx context.Context, w jetstream.KeyWatcher, reconnected chan nats.Status) {
 	defer f.b.NC.RemoveStatusListener(reconnected)
-	defer func() { _ = w.Stop() }()
+	defer func() {
+		if w != nil { // nil when resume gave up because ctx ended
+			_ = w.Stop()
+		}
+	}()
 	for {
 		var rewatch bool
 		select {
