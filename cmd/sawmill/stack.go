@@ -19,6 +19,7 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/natsembed"
 	"github.com/sawmillhq/sawmill/pkg/plan"
 	"github.com/sawmillhq/sawmill/pkg/quota"
+	"github.com/sawmillhq/sawmill/pkg/scrub"
 	"github.com/sawmillhq/sawmill/pkg/server"
 	"github.com/sawmillhq/sawmill/pkg/store"
 	"github.com/sawmillhq/sawmill/pkg/tenant"
@@ -114,7 +115,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 			return st, fmt.Errorf("follow quotas: %w", err)
 		}
 		edge.EnableQuotas(quotas, edgeID())
+		scrubs := scrub.NewTable()
+		if err := st.bus.Follow(ctx, st.bus.Scrubbing, scrubs.Apply); err != nil {
+			return st, fmt.Errorf("follow scrubbing rules: %w", err)
+		}
+		edge.SetScrubber(scrubs)
 		edge.Register(ctx, st.Server)
+		edge.RegisterESBulk(st.Server)
+		edge.RegisterScrubbing(st.Server)
 		st.background(func() { edge.RunReports(ctx) })
 		sl := ingest.NewSyslogServer(cfg.Syslog, log.With("role", "syslog"), edge)
 		if err := sl.Start(); err != nil {

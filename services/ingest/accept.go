@@ -60,6 +60,7 @@ func (e *Edge) accept(ctx context.Context, tenantID string, evs []event.Event, i
 	if err := e.rateLimit(tenantID, evs); err != nil {
 		return err
 	}
+	e.scrubEvents(tenantID, evs) // before encoding: nothing unscrubbed reaches the bus
 	retention := e.tenants.RetentionDays(tenantID)
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.PublishTimeout)
 	defer cancel()

@@ -16,6 +16,7 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/bus"
 	"github.com/sawmillhq/sawmill/pkg/event"
 	"github.com/sawmillhq/sawmill/pkg/quota"
+	"github.com/sawmillhq/sawmill/pkg/scrub"
 	"github.com/sawmillhq/sawmill/pkg/server"
 	"github.com/sawmillhq/sawmill/pkg/tenant"
 )
@@ -76,6 +77,7 @@ type Edge struct {
 	meter  *quota.Meter
 	rates  *quota.RateLimiter
 	edgeID string
+	scrubs *scrub.Table // nil: every tenant gets scrub.Default
 }
 
 // NewEdge returns an edge. tenants supplies each tenant's retention class.
