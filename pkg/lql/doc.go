@@ -1,12 +1,15 @@
 // Package lql provides LQL, Sawmill's log query language: a parser that turns a
 // query string into an AST, a compiler from the AST to a ClickHouse boolean
-// expression over the logs table, and an in-memory matcher with exactly the
-// semantics of that expression (the live tail filters events with it).
+// expression over the logs table, an in-memory matcher with exactly the
+// semantics of that expression (the live tail filters events with it), and
+// the pipes that turn matching events into tables ([Pipeline]), with the SQL
+// expressions of their aggregations ([Agg.SQL], [GroupSQL]).
 //
 // It must not talk to ClickHouse, know about tenants or time ranges, or build
 // whole statements: the caller wraps the expression from [Query.SQL] with its
-// own tenant and time predicates. It must never put query text into SQL: every
-// literal travels as a `?` argument.
+// own tenant and time predicates, and assembles aggregation statements from
+// the expressions this package gives. It must never put query text into SQL:
+// every literal travels as a `?` argument.
 //
 // # Language
 //
@@ -45,10 +48,11 @@
 // name, the rest the value (which may contain more colons, as in
 // url:http://example.com). Quote a term that contains ':' to search for it
 // as text. White space is space, tab, CR and LF; other control characters
-// and invalid UTF-8 are errors. Characters that later versions of the
-// language will give a meaning are reserved and rejected unless quoted: '*'
-// (wildcards), '|' (pipes), and a field value starting with '<' or '>'
-// (comparisons).
+// and invalid UTF-8 are errors. The first '|' outside a quoted phrase ends
+// the search expression and starts the pipes (below); quote a term to search
+// for '|'. Characters that later versions of the language will give a
+// meaning are reserved and rejected unless quoted: '*' (wildcards) and a
+// field value starting with '<' or '>' (comparisons).
 //
 // # Fields
 //
@@ -66,10 +70,72 @@
 //
 // Field names are case-sensitive.
 //
+// # Pipes
+//
+// A search expression (possibly empty) may be followed by pipes that turn
+// the matching events into a table:
+//
+//	level:error | stats count(), p95(duration_ms) by service
+//	| timechart 1m count() by level
+//	service:web | stats count() by host | sort count() desc | limit 5
+//	| stats avg(duration_ms), max(duration_ms) by service | fields service, max(duration_ms)
+//
+//	pipeline  = "|" analysis { "|" table } | "|" table { "|" table } .
+//	analysis  = "stats" [ aggs ] [ by ] | "timechart" interval [ aggs ] [ by ] .
+//	aggs      = agg { [ "," ] agg } .          // none: count()
+//	agg       = function "(" [ name ] ")" .
+//	by        = "by" name { "," name } .
+//	interval  = /[1-9][0-9]*[smhd]/ .           // 30s, 1m, 5m, 1h, 1d
+//	table     = "sort" column [ "asc" | "desc" ] | "limit" N | "fields" column { "," column } .
+//	column    = name | agg .                    // a column of the table, e.g. count(), service, time
+//
+// stats and timechart must be the first pipe; sort (ascending unless desc,
+// stable, nulls last), limit (1 to [MaxLimitRows]) and fields (keep and
+// order columns) apply in order to the table. Pipe names, "by", "asc",
+// "desc" and function names are case-insensitive; field names are not. A
+// plain search with only table pipes parses, but searches do not run it yet.
+//
+// Functions:
+//
+//	count()              events
+//	rate()               events per second: count / the bucket's seconds
+//	                     (timechart) or the time range's seconds (stats)
+//	count_distinct(f)    distinct values of f: an event field (level,
+//	                     service, host ...; empty values not counted) or a
+//	                     string attribute (events without it not counted)
+//	sum(f) avg(f) min(f) max(f)
+//	p50(f) p90(f) p95(f) p99(f) (any p1 to p99)
+//	                     over the numeric attribute f (duration_ms ...),
+//	                     from the events that have it; percentiles are exact:
+//	                     the value at 0-based position floor(p/100 × n) of the
+//	                     n sorted values (ClickHouse's quantileExact)
+//
+// Over no events count, rate, count_distinct and sum are 0, the others
+// have no value (null).
+//
+// Group-by fields are level, message, service, environment (or env), host,
+// logger, trace_id, span_id, request_id, exception.type, exception.message,
+// or else a string attribute key (the empty string for events without it).
+//
+// The table's columns are "time" (timechart only: each bucket's start, RFC
+// 3339), the group-by fields, then one per aggregation named by its
+// canonical text ("count()", "p95(duration_ms)"). Time buckets are aligned
+// to the Unix epoch (so minutes, hours and days align in UTC), and every
+// bucket the time range touches is present, empty ones filled. Only the N
+// largest groups by the first aggregation are kept (ties by group value);
+// the others make one more row ("other"), whose group-by columns are null
+// and whose aggregations are computed over all their events together: the
+// sum of the left-out groups for count, rate and sum, and the average,
+// extremes, percentiles and distinct count of their pooled events for the
+// others. N, the most time buckets and the default order (largest first,
+// "other" last; timechart by time, then so) are set by the caller.
+//
 // # Limits
 //
 // A query is at most [MaxQueryBytes] bytes with at most [MaxTerms] terms and
-// fields, nested at most [MaxDepth] levels deep (parentheses and negations).
+// fields, nested at most [MaxDepth] levels deep (parentheses and negations),
+// with at most [MaxStages] pipes, [MaxAggs] aggregations and [MaxGroupBy]
+// group-by fields.
 //
 // # Case-insensitive matching
 //

@@ -7,10 +7,12 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/event"
 )
 
-// Parse parses an LQL query (see the package documentation). The error is an
-// *Error, positioned at the offending byte, for any query it rejects: a
-// syntax error, an unknown level, a reserved character, or a query over the
-// limits. An empty or blank query parses to a Query that matches everything.
+// Parse parses an LQL query (see the package documentation): a search
+// expression, then optionally pipes after the first "|" outside quotes. The
+// error is an *Error, positioned at the offending byte, for any query it
+// rejects: a syntax error, an unknown level, function or pipe, a reserved
+// character, or a query over the limits. An empty or blank query parses to
+// a Query that matches everything.
 func Parse(q string) (*Query, error) {
 	if len(q) > MaxQueryBytes {
 		return nil, errorf(MaxQueryBytes, "query is longer than %d bytes", MaxQueryBytes)
@@ -18,10 +20,31 @@ func Parse(q string) (*Query, error) {
 	if err := checkChars(q); err != nil {
 		return nil, err
 	}
+	filter := q
+	pipe := pipeStart(q)
+	if pipe >= 0 {
+		filter = q[:pipe]
+	}
+	root, err := parseFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	query := newQuery(root)
+	if pipe >= 0 {
+		if query.pipeline, err = parsePipeline(q, pipe); err != nil {
+			return nil, err
+		}
+	}
+	return query, nil
+}
+
+// parseFilter parses the search expression before any pipe; nil for an
+// empty or blank one.
+func parseFilter(q string) (Node, error) {
 	p := &parser{src: q}
 	p.skipSpace()
 	if p.eof() {
-		return &Query{}, nil
+		return nil, nil
 	}
 	root, err := p.or()
 	if err != nil {
@@ -30,7 +53,7 @@ func Parse(q string) (*Query, error) {
 	if !p.eof() { // or() stops only at the end or at a ")"
 		return nil, errorf(p.pos, `unexpected ")" without a matching "("`)
 	}
-	return newQuery(root), nil
+	return root, nil
 }
 
 // checkChars rejects invalid UTF-8 and control characters other than white

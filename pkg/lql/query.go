@@ -9,23 +9,42 @@ import (
 // Query is a parsed query. It is immutable and safe for concurrent use. The
 // zero Query, like the empty query, matches every event.
 type Query struct {
-	root Node
-	m    matcher
+	root     Node
+	m        matcher
+	pipeline *Pipeline
 }
 
-func newQuery(root Node) *Query { return &Query{root: root, m: compileMatcher(root)} }
+func newQuery(root Node) *Query {
+	if root == nil {
+		return &Query{}
+	}
+	return &Query{root: root, m: compileMatcher(root)}
+}
+
+// Pipeline returns the query's pipes, or nil when it has none. SQL and
+// Match cover only the search expression before them. The Pipeline must not
+// be modified.
+func (q *Query) Pipeline() *Pipeline { return q.pipeline }
 
 // Root returns the query's AST, or nil for the empty query. The nodes must
 // not be modified.
 func (q *Query) Root() Node { return q.root }
 
-// String renders the query in canonical LQL ("" for the empty query);
-// Parse(q.String()) gives back an equal AST, positions aside.
+// String renders the query in canonical LQL ("" for the empty query), pipes
+// included; Parse(q.String()) gives back an equal AST and pipeline,
+// positions aside.
 func (q *Query) String() string {
-	if q.root == nil {
-		return ""
+	var s string
+	if q.root != nil {
+		s = q.root.String()
 	}
-	return q.root.String()
+	if q.pipeline != nil {
+		if s != "" {
+			s += " "
+		}
+		s += q.pipeline.String()
+	}
+	return s
 }
 
 // SQL returns the query as a ClickHouse boolean expression over the columns

@@ -47,6 +47,10 @@ func (s *Service) Search(ctx context.Context, req *sawmillv1.SearchRequest) (*sa
 		}
 		return nil, apierr.New(apierr.Invalid, "query: %v", err)
 	}
+	if q.Pipeline() != nil {
+		// "| stats ..." and "| timechart ...": a table, not events.
+		return s.searchTable(ctx, p.TenantID, from, to, q, req)
+	}
 	where, args := q.SQL()
 
 	var sb strings.Builder
