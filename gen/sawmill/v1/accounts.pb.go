@@ -621,6 +621,116 @@ func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
 	return file_sawmill_v1_accounts_proto_rawDescGZIP(), []int{10}
 }
 
+// DeleteAccountRequest is the input of AccountService.DeleteAccount.
+type DeleteAccountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountRequest) Reset() {
+	*x = DeleteAccountRequest{}
+	mi := &file_sawmill_v1_accounts_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountRequest) ProtoMessage() {}
+
+func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_accounts_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_accounts_proto_rawDescGZIP(), []int{11}
+}
+
+// DeleteAccountResponse is the output of AccountService.DeleteAccount.
+type DeleteAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The deleted tenant.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Whether every stored row of the tenant is gone.
+	Complete bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	// When the deletion completed; unset while it is still running.
+	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	// Human-readable status.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAccountResponse) Reset() {
+	*x = DeleteAccountResponse{}
+	mi := &file_sawmill_v1_accounts_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAccountResponse) ProtoMessage() {}
+
+func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_accounts_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAccountResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAccountResponse) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_accounts_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeleteAccountResponse) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *DeleteAccountResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
+func (x *DeleteAccountResponse) GetCompletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompletedAt
+	}
+	return nil
+}
+
+func (x *DeleteAccountResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_sawmill_v1_accounts_proto protoreflect.FileDescriptor
 
 const file_sawmill_v1_accounts_proto_rawDesc = "" +
@@ -660,13 +770,20 @@ const file_sawmill_v1_accounts_proto_rawDesc = "" +
 	"\x04keys\x18\x01 \x03(\v2\x12.sawmill.v1.ApiKeyR\x04keys\"\"\n" +
 	"\x10RevokeKeyRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x13\n" +
-	"\x11RevokeKeyResponse2\xea\x02\n" +
+	"\x11RevokeKeyResponse\"\x16\n" +
+	"\x14DeleteAccountRequest\"\xa9\x01\n" +
+	"\x15DeleteAccountResponse\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x1a\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete\x12=\n" +
+	"\fcompleted_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage2\xc0\x03\n" +
 	"\x0eAccountService\x12?\n" +
 	"\x06Signup\x12\x19.sawmill.v1.SignupRequest\x1a\x1a.sawmill.v1.SignupResponse\x12<\n" +
 	"\x05Login\x12\x18.sawmill.v1.LoginRequest\x1a\x19.sawmill.v1.LoginResponse\x12H\n" +
 	"\tCreateKey\x12\x1c.sawmill.v1.CreateKeyRequest\x1a\x1d.sawmill.v1.CreateKeyResponse\x12E\n" +
 	"\bListKeys\x12\x1b.sawmill.v1.ListKeysRequest\x1a\x1c.sawmill.v1.ListKeysResponse\x12H\n" +
-	"\tRevokeKey\x12\x1c.sawmill.v1.RevokeKeyRequest\x1a\x1d.sawmill.v1.RevokeKeyResponseB7Z5github.com/sawmillhq/sawmill/gen/sawmill/v1;sawmillv1b\x06proto3"
+	"\tRevokeKey\x12\x1c.sawmill.v1.RevokeKeyRequest\x1a\x1d.sawmill.v1.RevokeKeyResponse\x12T\n" +
+	"\rDeleteAccount\x12 .sawmill.v1.DeleteAccountRequest\x1a!.sawmill.v1.DeleteAccountResponseB7Z5github.com/sawmillhq/sawmill/gen/sawmill/v1;sawmillv1b\x06proto3"
 
 var (
 	file_sawmill_v1_accounts_proto_rawDescOnce sync.Once
@@ -680,7 +797,7 @@ func file_sawmill_v1_accounts_proto_rawDescGZIP() []byte {
 	return file_sawmill_v1_accounts_proto_rawDescData
 }
 
-var file_sawmill_v1_accounts_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_sawmill_v1_accounts_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_sawmill_v1_accounts_proto_goTypes = []any{
 	(*SignupRequest)(nil),         // 0: sawmill.v1.SignupRequest
 	(*SignupResponse)(nil),        // 1: sawmill.v1.SignupResponse
@@ -693,28 +810,33 @@ var file_sawmill_v1_accounts_proto_goTypes = []any{
 	(*ListKeysResponse)(nil),      // 8: sawmill.v1.ListKeysResponse
 	(*RevokeKeyRequest)(nil),      // 9: sawmill.v1.RevokeKeyRequest
 	(*RevokeKeyResponse)(nil),     // 10: sawmill.v1.RevokeKeyResponse
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*DeleteAccountRequest)(nil),  // 11: sawmill.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil), // 12: sawmill.v1.DeleteAccountResponse
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_sawmill_v1_accounts_proto_depIdxs = []int32{
-	11, // 0: sawmill.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	13, // 0: sawmill.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
 	6,  // 1: sawmill.v1.CreateKeyResponse.key:type_name -> sawmill.v1.ApiKey
-	11, // 2: sawmill.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	13, // 2: sawmill.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
 	6,  // 3: sawmill.v1.ListKeysResponse.keys:type_name -> sawmill.v1.ApiKey
-	0,  // 4: sawmill.v1.AccountService.Signup:input_type -> sawmill.v1.SignupRequest
-	2,  // 5: sawmill.v1.AccountService.Login:input_type -> sawmill.v1.LoginRequest
-	4,  // 6: sawmill.v1.AccountService.CreateKey:input_type -> sawmill.v1.CreateKeyRequest
-	7,  // 7: sawmill.v1.AccountService.ListKeys:input_type -> sawmill.v1.ListKeysRequest
-	9,  // 8: sawmill.v1.AccountService.RevokeKey:input_type -> sawmill.v1.RevokeKeyRequest
-	1,  // 9: sawmill.v1.AccountService.Signup:output_type -> sawmill.v1.SignupResponse
-	3,  // 10: sawmill.v1.AccountService.Login:output_type -> sawmill.v1.LoginResponse
-	5,  // 11: sawmill.v1.AccountService.CreateKey:output_type -> sawmill.v1.CreateKeyResponse
-	8,  // 12: sawmill.v1.AccountService.ListKeys:output_type -> sawmill.v1.ListKeysResponse
-	10, // 13: sawmill.v1.AccountService.RevokeKey:output_type -> sawmill.v1.RevokeKeyResponse
-	9,  // [9:14] is the sub-list for method output_type
-	4,  // [4:9] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	13, // 4: sawmill.v1.DeleteAccountResponse.completed_at:type_name -> google.protobuf.Timestamp
+	0,  // 5: sawmill.v1.AccountService.Signup:input_type -> sawmill.v1.SignupRequest
+	2,  // 6: sawmill.v1.AccountService.Login:input_type -> sawmill.v1.LoginRequest
+	4,  // 7: sawmill.v1.AccountService.CreateKey:input_type -> sawmill.v1.CreateKeyRequest
+	7,  // 8: sawmill.v1.AccountService.ListKeys:input_type -> sawmill.v1.ListKeysRequest
+	9,  // 9: sawmill.v1.AccountService.RevokeKey:input_type -> sawmill.v1.RevokeKeyRequest
+	11, // 10: sawmill.v1.AccountService.DeleteAccount:input_type -> sawmill.v1.DeleteAccountRequest
+	1,  // 11: sawmill.v1.AccountService.Signup:output_type -> sawmill.v1.SignupResponse
+	3,  // 12: sawmill.v1.AccountService.Login:output_type -> sawmill.v1.LoginResponse
+	5,  // 13: sawmill.v1.AccountService.CreateKey:output_type -> sawmill.v1.CreateKeyResponse
+	8,  // 14: sawmill.v1.AccountService.ListKeys:output_type -> sawmill.v1.ListKeysResponse
+	10, // 15: sawmill.v1.AccountService.RevokeKey:output_type -> sawmill.v1.RevokeKeyResponse
+	12, // 16: sawmill.v1.AccountService.DeleteAccount:output_type -> sawmill.v1.DeleteAccountResponse
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_sawmill_v1_accounts_proto_init() }
@@ -728,7 +850,7 @@ func file_sawmill_v1_accounts_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sawmill_v1_accounts_proto_rawDesc), len(file_sawmill_v1_accounts_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

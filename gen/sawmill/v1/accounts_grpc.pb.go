@@ -21,11 +21,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AccountService_Signup_FullMethodName    = "/sawmill.v1.AccountService/Signup"
-	AccountService_Login_FullMethodName     = "/sawmill.v1.AccountService/Login"
-	AccountService_CreateKey_FullMethodName = "/sawmill.v1.AccountService/CreateKey"
-	AccountService_ListKeys_FullMethodName  = "/sawmill.v1.AccountService/ListKeys"
-	AccountService_RevokeKey_FullMethodName = "/sawmill.v1.AccountService/RevokeKey"
+	AccountService_Signup_FullMethodName        = "/sawmill.v1.AccountService/Signup"
+	AccountService_Login_FullMethodName         = "/sawmill.v1.AccountService/Login"
+	AccountService_CreateKey_FullMethodName     = "/sawmill.v1.AccountService/CreateKey"
+	AccountService_ListKeys_FullMethodName      = "/sawmill.v1.AccountService/ListKeys"
+	AccountService_RevokeKey_FullMethodName     = "/sawmill.v1.AccountService/RevokeKey"
+	AccountService_DeleteAccount_FullMethodName = "/sawmill.v1.AccountService/DeleteAccount"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -51,6 +52,10 @@ type AccountServiceClient interface {
 	// RevokeKey revokes an API key; it stops working on every node within a
 	// second. Fails with not_found for an unknown or already revoked id.
 	RevokeKey(ctx context.Context, in *RevokeKeyRequest, opts ...grpc.CallOption) (*RevokeKeyResponse, error)
+	// DeleteAccount removes the caller's tenant: its keys, users, settings and
+	// every stored event. It needs a session (admin scope). The answer says
+	// whether the deletion of stored data is complete.
+	DeleteAccount(ctx context.Context, in *DeleteAccountRequest, opts ...grpc.CallOption) (*DeleteAccountResponse, error)
 }
 
 type accountServiceClient struct {
@@ -111,6 +116,16 @@ func (c *accountServiceClient) RevokeKey(ctx context.Context, in *RevokeKeyReque
 	return out, nil
 }
 
+func (c *accountServiceClient) DeleteAccount(ctx context.Context, in *DeleteAccountRequest, opts ...grpc.CallOption) (*DeleteAccountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteAccountResponse)
+	err := c.cc.Invoke(ctx, AccountService_DeleteAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
@@ -134,6 +149,10 @@ type AccountServiceServer interface {
 	// RevokeKey revokes an API key; it stops working on every node within a
 	// second. Fails with not_found for an unknown or already revoked id.
 	RevokeKey(context.Context, *RevokeKeyRequest) (*RevokeKeyResponse, error)
+	// DeleteAccount removes the caller's tenant: its keys, users, settings and
+	// every stored event. It needs a session (admin scope). The answer says
+	// whether the deletion of stored data is complete.
+	DeleteAccount(context.Context, *DeleteAccountRequest) (*DeleteAccountResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -158,6 +177,9 @@ func (UnimplementedAccountServiceServer) ListKeys(context.Context, *ListKeysRequ
 }
 func (UnimplementedAccountServiceServer) RevokeKey(context.Context, *RevokeKeyRequest) (*RevokeKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeKey not implemented")
+}
+func (UnimplementedAccountServiceServer) DeleteAccount(context.Context, *DeleteAccountRequest) (*DeleteAccountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteAccount not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -270,6 +292,24 @@ func _AccountService_RevokeKey_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_DeleteAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).DeleteAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_DeleteAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).DeleteAccount(ctx, req.(*DeleteAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -296,6 +336,10 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeKey",
 			Handler:    _AccountService_RevokeKey_Handler,
+		},
+		{
+			MethodName: "DeleteAccount",
+			Handler:    _AccountService_DeleteAccount_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

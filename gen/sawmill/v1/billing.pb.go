@@ -462,6 +462,464 @@ func (x *GetUsageResponse) GetTotalBytes() int64 {
 	return 0
 }
 
+// ListInvoicesRequest is the input of BillingService.ListInvoices.
+type ListInvoicesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInvoicesRequest) Reset() {
+	*x = ListInvoicesRequest{}
+	mi := &file_sawmill_v1_billing_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInvoicesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInvoicesRequest) ProtoMessage() {}
+
+func (x *ListInvoicesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_billing_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInvoicesRequest.ProtoReflect.Descriptor instead.
+func (*ListInvoicesRequest) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{6}
+}
+
+// ListInvoicesResponse is the output of BillingService.ListInvoices.
+type ListInvoicesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Invoices, newest first.
+	Invoices      []*Invoice `protobuf:"bytes,1,rep,name=invoices,proto3" json:"invoices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListInvoicesResponse) Reset() {
+	*x = ListInvoicesResponse{}
+	mi := &file_sawmill_v1_billing_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListInvoicesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListInvoicesResponse) ProtoMessage() {}
+
+func (x *ListInvoicesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_billing_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListInvoicesResponse.ProtoReflect.Descriptor instead.
+func (*ListInvoicesResponse) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListInvoicesResponse) GetInvoices() []*Invoice {
+	if x != nil {
+		return x.Invoices
+	}
+	return nil
+}
+
+// GetInvoiceRequest is the input of BillingService.GetInvoice.
+type GetInvoiceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Invoice id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInvoiceRequest) Reset() {
+	*x = GetInvoiceRequest{}
+	mi := &file_sawmill_v1_billing_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInvoiceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInvoiceRequest) ProtoMessage() {}
+
+func (x *GetInvoiceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_billing_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInvoiceRequest.ProtoReflect.Descriptor instead.
+func (*GetInvoiceRequest) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetInvoiceRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Invoice is what a tenant owes for one billing period. One per tenant and
+// period, whatever restarts happen.
+type Invoice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Invoice id, stable for the tenant and period.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The tenant billed.
+	TenantId string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Billing period, [start, end).
+	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	// End of the period, exclusive.
+	PeriodEnd *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	// Plan(s) in force during the period, e.g. "team" or "free→team".
+	Plan string `protobuf:"bytes,5,opt,name=plan,proto3" json:"plan,omitempty"`
+	// ISO 4217 currency code of the amounts.
+	Currency string `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
+	// Line items: base fee, included volume, overage.
+	Lines []*InvoiceLine `protobuf:"bytes,7,rep,name=lines,proto3" json:"lines,omitempty"`
+	// Sum of the lines, in cents.
+	TotalCents int64 `protobuf:"varint,8,opt,name=total_cents,json=totalCents,proto3" json:"total_cents,omitempty"`
+	// When the invoice was issued.
+	IssuedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
+	// Events and bytes stored in the period.
+	Events int64 `protobuf:"varint,10,opt,name=events,proto3" json:"events,omitempty"`
+	// Bytes stored in the period.
+	Bytes         int64 `protobuf:"varint,11,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Invoice) Reset() {
+	*x = Invoice{}
+	mi := &file_sawmill_v1_billing_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Invoice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Invoice) ProtoMessage() {}
+
+func (x *Invoice) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_billing_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Invoice.ProtoReflect.Descriptor instead.
+func (*Invoice) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Invoice) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Invoice) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *Invoice) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *Invoice) GetPeriodEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return nil
+}
+
+func (x *Invoice) GetPlan() string {
+	if x != nil {
+		return x.Plan
+	}
+	return ""
+}
+
+func (x *Invoice) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *Invoice) GetLines() []*InvoiceLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *Invoice) GetTotalCents() int64 {
+	if x != nil {
+		return x.TotalCents
+	}
+	return 0
+}
+
+func (x *Invoice) GetIssuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssuedAt
+	}
+	return nil
+}
+
+func (x *Invoice) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *Invoice) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+// InvoiceLine is one line of an invoice.
+type InvoiceLine struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the line is for.
+	Description string `protobuf:"bytes,1,opt,name=description,proto3" json:"description,omitempty"`
+	// Quantity in unit (e.g. millions of events, GiB, months).
+	Quantity float64 `protobuf:"fixed64,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	// Unit of the quantity.
+	Unit string `protobuf:"bytes,3,opt,name=unit,proto3" json:"unit,omitempty"`
+	// Price of one unit, in cents.
+	UnitCents int64 `protobuf:"varint,4,opt,name=unit_cents,json=unitCents,proto3" json:"unit_cents,omitempty"`
+	// quantity × unit price, rounded up to the cent.
+	AmountCents   int64 `protobuf:"varint,5,opt,name=amount_cents,json=amountCents,proto3" json:"amount_cents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvoiceLine) Reset() {
+	*x = InvoiceLine{}
+	mi := &file_sawmill_v1_billing_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvoiceLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvoiceLine) ProtoMessage() {}
+
+func (x *InvoiceLine) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_billing_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvoiceLine.ProtoReflect.Descriptor instead.
+func (*InvoiceLine) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *InvoiceLine) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *InvoiceLine) GetQuantity() float64 {
+	if x != nil {
+		return x.Quantity
+	}
+	return 0
+}
+
+func (x *InvoiceLine) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *InvoiceLine) GetUnitCents() int64 {
+	if x != nil {
+		return x.UnitCents
+	}
+	return 0
+}
+
+func (x *InvoiceLine) GetAmountCents() int64 {
+	if x != nil {
+		return x.AmountCents
+	}
+	return 0
+}
+
+// ChangePlanRequest is the input of BillingService.ChangePlan.
+type ChangePlanRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of the new plan.
+	Plan          string `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePlanRequest) Reset() {
+	*x = ChangePlanRequest{}
+	mi := &file_sawmill_v1_billing_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePlanRequest) ProtoMessage() {}
+
+func (x *ChangePlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_billing_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePlanRequest.ProtoReflect.Descriptor instead.
+func (*ChangePlanRequest) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ChangePlanRequest) GetPlan() string {
+	if x != nil {
+		return x.Plan
+	}
+	return ""
+}
+
+// ChangePlanResponse is the output of BillingService.ChangePlan.
+type ChangePlanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The plan now in force.
+	Plan string `protobuf:"bytes,1,opt,name=plan,proto3" json:"plan,omitempty"`
+	// When the change took effect.
+	EffectiveAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=effective_at,json=effectiveAt,proto3" json:"effective_at,omitempty"`
+	// How the period will be billed (the proration policy, applied).
+	Proration     string `protobuf:"bytes,3,opt,name=proration,proto3" json:"proration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePlanResponse) Reset() {
+	*x = ChangePlanResponse{}
+	mi := &file_sawmill_v1_billing_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePlanResponse) ProtoMessage() {}
+
+func (x *ChangePlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_billing_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePlanResponse.ProtoReflect.Descriptor instead.
+func (*ChangePlanResponse) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ChangePlanResponse) GetPlan() string {
+	if x != nil {
+		return x.Plan
+	}
+	return ""
+}
+
+func (x *ChangePlanResponse) GetEffectiveAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EffectiveAt
+	}
+	return nil
+}
+
+func (x *ChangePlanResponse) GetProration() string {
+	if x != nil {
+		return x.Proration
+	}
+	return ""
+}
+
 var File_sawmill_v1_billing_proto protoreflect.FileDescriptor
 
 const file_sawmill_v1_billing_proto_rawDesc = "" +
@@ -501,10 +959,48 @@ const file_sawmill_v1_billing_proto_rawDesc = "" +
 	"\aperiods\x18\x02 \x03(\v2\x17.sawmill.v1.UsagePeriodR\aperiods\x12!\n" +
 	"\ftotal_events\x18\x03 \x01(\x03R\vtotalEvents\x12\x1f\n" +
 	"\vtotal_bytes\x18\x04 \x01(\x03R\n" +
-	"totalBytes2\xa1\x01\n" +
+	"totalBytes\"\x15\n" +
+	"\x13ListInvoicesRequest\"G\n" +
+	"\x14ListInvoicesResponse\x12/\n" +
+	"\binvoices\x18\x01 \x03(\v2\x13.sawmill.v1.InvoiceR\binvoices\"#\n" +
+	"\x11GetInvoiceRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x97\x03\n" +
+	"\aInvoice\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12=\n" +
+	"\fperiod_start\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
+	"\n" +
+	"period_end\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\x12\x12\n" +
+	"\x04plan\x18\x05 \x01(\tR\x04plan\x12\x1a\n" +
+	"\bcurrency\x18\x06 \x01(\tR\bcurrency\x12-\n" +
+	"\x05lines\x18\a \x03(\v2\x17.sawmill.v1.InvoiceLineR\x05lines\x12\x1f\n" +
+	"\vtotal_cents\x18\b \x01(\x03R\n" +
+	"totalCents\x127\n" +
+	"\tissued_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\x12\x16\n" +
+	"\x06events\x18\n" +
+	" \x01(\x03R\x06events\x12\x14\n" +
+	"\x05bytes\x18\v \x01(\x03R\x05bytes\"\xa1\x01\n" +
+	"\vInvoiceLine\x12 \n" +
+	"\vdescription\x18\x01 \x01(\tR\vdescription\x12\x1a\n" +
+	"\bquantity\x18\x02 \x01(\x01R\bquantity\x12\x12\n" +
+	"\x04unit\x18\x03 \x01(\tR\x04unit\x12\x1d\n" +
+	"\n" +
+	"unit_cents\x18\x04 \x01(\x03R\tunitCents\x12!\n" +
+	"\famount_cents\x18\x05 \x01(\x03R\vamountCents\"'\n" +
+	"\x11ChangePlanRequest\x12\x12\n" +
+	"\x04plan\x18\x01 \x01(\tR\x04plan\"\x85\x01\n" +
+	"\x12ChangePlanResponse\x12\x12\n" +
+	"\x04plan\x18\x01 \x01(\tR\x04plan\x12=\n" +
+	"\feffective_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveAt\x12\x1c\n" +
+	"\tproration\x18\x03 \x01(\tR\tproration2\x83\x03\n" +
 	"\x0eBillingService\x12H\n" +
 	"\tListPlans\x12\x1c.sawmill.v1.ListPlansRequest\x1a\x1d.sawmill.v1.ListPlansResponse\x12E\n" +
-	"\bGetUsage\x12\x1b.sawmill.v1.GetUsageRequest\x1a\x1c.sawmill.v1.GetUsageResponseB7Z5github.com/sawmillhq/sawmill/gen/sawmill/v1;sawmillv1b\x06proto3"
+	"\bGetUsage\x12\x1b.sawmill.v1.GetUsageRequest\x1a\x1c.sawmill.v1.GetUsageResponse\x12Q\n" +
+	"\fListInvoices\x12\x1f.sawmill.v1.ListInvoicesRequest\x1a .sawmill.v1.ListInvoicesResponse\x12@\n" +
+	"\n" +
+	"GetInvoice\x12\x1d.sawmill.v1.GetInvoiceRequest\x1a\x13.sawmill.v1.Invoice\x12K\n" +
+	"\n" +
+	"ChangePlan\x12\x1d.sawmill.v1.ChangePlanRequest\x1a\x1e.sawmill.v1.ChangePlanResponseB7Z5github.com/sawmillhq/sawmill/gen/sawmill/v1;sawmillv1b\x06proto3"
 
 var (
 	file_sawmill_v1_billing_proto_rawDescOnce sync.Once
@@ -518,7 +1014,7 @@ func file_sawmill_v1_billing_proto_rawDescGZIP() []byte {
 	return file_sawmill_v1_billing_proto_rawDescData
 }
 
-var file_sawmill_v1_billing_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_sawmill_v1_billing_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_sawmill_v1_billing_proto_goTypes = []any{
 	(*Plan)(nil),                  // 0: sawmill.v1.Plan
 	(*ListPlansRequest)(nil),      // 1: sawmill.v1.ListPlansRequest
@@ -526,23 +1022,42 @@ var file_sawmill_v1_billing_proto_goTypes = []any{
 	(*GetUsageRequest)(nil),       // 3: sawmill.v1.GetUsageRequest
 	(*UsagePeriod)(nil),           // 4: sawmill.v1.UsagePeriod
 	(*GetUsageResponse)(nil),      // 5: sawmill.v1.GetUsageResponse
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*ListInvoicesRequest)(nil),   // 6: sawmill.v1.ListInvoicesRequest
+	(*ListInvoicesResponse)(nil),  // 7: sawmill.v1.ListInvoicesResponse
+	(*GetInvoiceRequest)(nil),     // 8: sawmill.v1.GetInvoiceRequest
+	(*Invoice)(nil),               // 9: sawmill.v1.Invoice
+	(*InvoiceLine)(nil),           // 10: sawmill.v1.InvoiceLine
+	(*ChangePlanRequest)(nil),     // 11: sawmill.v1.ChangePlanRequest
+	(*ChangePlanResponse)(nil),    // 12: sawmill.v1.ChangePlanResponse
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_sawmill_v1_billing_proto_depIdxs = []int32{
-	0, // 0: sawmill.v1.ListPlansResponse.plans:type_name -> sawmill.v1.Plan
-	6, // 1: sawmill.v1.GetUsageRequest.from:type_name -> google.protobuf.Timestamp
-	6, // 2: sawmill.v1.GetUsageRequest.to:type_name -> google.protobuf.Timestamp
-	6, // 3: sawmill.v1.UsagePeriod.start:type_name -> google.protobuf.Timestamp
-	4, // 4: sawmill.v1.GetUsageResponse.periods:type_name -> sawmill.v1.UsagePeriod
-	1, // 5: sawmill.v1.BillingService.ListPlans:input_type -> sawmill.v1.ListPlansRequest
-	3, // 6: sawmill.v1.BillingService.GetUsage:input_type -> sawmill.v1.GetUsageRequest
-	2, // 7: sawmill.v1.BillingService.ListPlans:output_type -> sawmill.v1.ListPlansResponse
-	5, // 8: sawmill.v1.BillingService.GetUsage:output_type -> sawmill.v1.GetUsageResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: sawmill.v1.ListPlansResponse.plans:type_name -> sawmill.v1.Plan
+	13, // 1: sawmill.v1.GetUsageRequest.from:type_name -> google.protobuf.Timestamp
+	13, // 2: sawmill.v1.GetUsageRequest.to:type_name -> google.protobuf.Timestamp
+	13, // 3: sawmill.v1.UsagePeriod.start:type_name -> google.protobuf.Timestamp
+	4,  // 4: sawmill.v1.GetUsageResponse.periods:type_name -> sawmill.v1.UsagePeriod
+	9,  // 5: sawmill.v1.ListInvoicesResponse.invoices:type_name -> sawmill.v1.Invoice
+	13, // 6: sawmill.v1.Invoice.period_start:type_name -> google.protobuf.Timestamp
+	13, // 7: sawmill.v1.Invoice.period_end:type_name -> google.protobuf.Timestamp
+	10, // 8: sawmill.v1.Invoice.lines:type_name -> sawmill.v1.InvoiceLine
+	13, // 9: sawmill.v1.Invoice.issued_at:type_name -> google.protobuf.Timestamp
+	13, // 10: sawmill.v1.ChangePlanResponse.effective_at:type_name -> google.protobuf.Timestamp
+	1,  // 11: sawmill.v1.BillingService.ListPlans:input_type -> sawmill.v1.ListPlansRequest
+	3,  // 12: sawmill.v1.BillingService.GetUsage:input_type -> sawmill.v1.GetUsageRequest
+	6,  // 13: sawmill.v1.BillingService.ListInvoices:input_type -> sawmill.v1.ListInvoicesRequest
+	8,  // 14: sawmill.v1.BillingService.GetInvoice:input_type -> sawmill.v1.GetInvoiceRequest
+	11, // 15: sawmill.v1.BillingService.ChangePlan:input_type -> sawmill.v1.ChangePlanRequest
+	2,  // 16: sawmill.v1.BillingService.ListPlans:output_type -> sawmill.v1.ListPlansResponse
+	5,  // 17: sawmill.v1.BillingService.GetUsage:output_type -> sawmill.v1.GetUsageResponse
+	7,  // 18: sawmill.v1.BillingService.ListInvoices:output_type -> sawmill.v1.ListInvoicesResponse
+	9,  // 19: sawmill.v1.BillingService.GetInvoice:output_type -> sawmill.v1.Invoice
+	12, // 20: sawmill.v1.BillingService.ChangePlan:output_type -> sawmill.v1.ChangePlanResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_sawmill_v1_billing_proto_init() }
@@ -556,7 +1071,7 @@ func file_sawmill_v1_billing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sawmill_v1_billing_proto_rawDesc), len(file_sawmill_v1_billing_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -58,7 +58,10 @@ type LogEvent struct {
 	// aggregated (avg, p95 of duration_ms).
 	Attributes *structpb.Struct `protobuf:"bytes,12,opt,name=attributes,proto3" json:"attributes,omitempty"`
 	// Structured error attached to the event; absent when there is none.
-	Exception     *Exception `protobuf:"bytes,13,opt,name=exception,proto3" json:"exception,omitempty"`
+	Exception *Exception `protobuf:"bytes,13,opt,name=exception,proto3" json:"exception,omitempty"`
+	// Opaque id of a stored event (its position in the tenant's log), set in
+	// search results; ignored on ingest. Pass it to QueryService.Context.
+	Id            string `protobuf:"bytes,14,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -182,6 +185,13 @@ func (x *LogEvent) GetException() *Exception {
 		return x.Exception
 	}
 	return nil
+}
+
+func (x *LogEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
 }
 
 // Exception is a structured error attached to a log event.
@@ -322,7 +332,7 @@ var File_sawmill_v1_common_proto protoreflect.FileDescriptor
 const file_sawmill_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"\x17sawmill/v1/common.proto\x12\n" +
-	"sawmill.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x03\n" +
+	"sawmill.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x03\n" +
 	"\bLogEvent\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12\x14\n" +
 	"\x05level\x18\x02 \x01(\tR\x05level\x12'\n" +
@@ -340,7 +350,8 @@ const file_sawmill_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"attributes\x18\f \x01(\v2\x17.google.protobuf.StructR\n" +
 	"attributes\x123\n" +
-	"\texception\x18\r \x01(\v2\x15.sawmill.v1.ExceptionR\texception\"O\n" +
+	"\texception\x18\r \x01(\v2\x15.sawmill.v1.ExceptionR\texception\x12\x0e\n" +
+	"\x02id\x18\x0e \x01(\tR\x02id\"O\n" +
 	"\tException\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +

@@ -500,6 +500,263 @@ func (x *TailResponse) GetMissed() int64 {
 	return 0
 }
 
+// ContextRequest is the input of QueryService.Context.
+type ContextRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id of an event from a search result.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Lines wanted before and after it; 0: the server default (10). Capped.
+	Before int32 `protobuf:"varint,2,opt,name=before,proto3" json:"before,omitempty"`
+	// Lines wanted after it.
+	After         int32 `protobuf:"varint,3,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContextRequest) Reset() {
+	*x = ContextRequest{}
+	mi := &file_sawmill_v1_query_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContextRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContextRequest) ProtoMessage() {}
+
+func (x *ContextRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContextRequest.ProtoReflect.Descriptor instead.
+func (*ContextRequest) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ContextRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ContextRequest) GetBefore() int32 {
+	if x != nil {
+		return x.Before
+	}
+	return 0
+}
+
+func (x *ContextRequest) GetAfter() int32 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+// ContextResponse is the output of QueryService.Context.
+type ContextResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lines before, the event itself and the lines after, oldest first.
+	Events []*LogEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Position of the event itself in events.
+	Hit           int32 `protobuf:"varint,2,opt,name=hit,proto3" json:"hit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContextResponse) Reset() {
+	*x = ContextResponse{}
+	mi := &file_sawmill_v1_query_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContextResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContextResponse) ProtoMessage() {}
+
+func (x *ContextResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContextResponse.ProtoReflect.Descriptor instead.
+func (*ContextResponse) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ContextResponse) GetEvents() []*LogEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ContextResponse) GetHit() int32 {
+	if x != nil {
+		return x.Hit
+	}
+	return 0
+}
+
+// CorrelateRequest is the input of QueryService.Correlate. Exactly one of
+// request_id and trace_id is set.
+type CorrelateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Request id to follow.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Trace id to follow.
+	TraceId string `protobuf:"bytes,2,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// Start of the time range, inclusive. Required.
+	From *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	// End of the time range, exclusive. Required.
+	To *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	// Most lines; 0: the server default. Capped.
+	Limit         int32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CorrelateRequest) Reset() {
+	*x = CorrelateRequest{}
+	mi := &file_sawmill_v1_query_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CorrelateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CorrelateRequest) ProtoMessage() {}
+
+func (x *CorrelateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CorrelateRequest.ProtoReflect.Descriptor instead.
+func (*CorrelateRequest) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CorrelateRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CorrelateRequest) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *CorrelateRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *CorrelateRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *CorrelateRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// CorrelateResponse is the output of QueryService.Correlate.
+type CorrelateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lines, oldest first, across services.
+	Events []*LogEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Whether more lines matched than limit.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CorrelateResponse) Reset() {
+	*x = CorrelateResponse{}
+	mi := &file_sawmill_v1_query_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CorrelateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CorrelateResponse) ProtoMessage() {}
+
+func (x *CorrelateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_query_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CorrelateResponse.ProtoReflect.Descriptor instead.
+func (*CorrelateResponse) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_query_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CorrelateResponse) GetEvents() []*LogEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *CorrelateResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 var File_sawmill_v1_query_proto protoreflect.FileDescriptor
 
 const file_sawmill_v1_query_proto_rawDesc = "" +
@@ -536,11 +793,30 @@ const file_sawmill_v1_query_proto_rawDesc = "" +
 	"\x05query\x18\x01 \x01(\tR\x05query\"T\n" +
 	"\fTailResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.sawmill.v1.LogEventR\x06events\x12\x16\n" +
-	"\x06missed\x18\x02 \x01(\x03R\x06missed2\xd6\x01\n" +
+	"\x06missed\x18\x02 \x01(\x03R\x06missed\"N\n" +
+	"\x0eContextRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\x05R\x06before\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\x05R\x05after\"Q\n" +
+	"\x0fContextResponse\x12,\n" +
+	"\x06events\x18\x01 \x03(\v2\x14.sawmill.v1.LogEventR\x06events\x12\x10\n" +
+	"\x03hit\x18\x02 \x01(\x05R\x03hit\"\xbe\x01\n" +
+	"\x10CorrelateRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x19\n" +
+	"\btrace_id\x18\x02 \x01(\tR\atraceId\x12.\n" +
+	"\x04from\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\x05R\x05limit\"_\n" +
+	"\x11CorrelateResponse\x12,\n" +
+	"\x06events\x18\x01 \x03(\v2\x14.sawmill.v1.LogEventR\x06events\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated2\xe4\x02\n" +
 	"\fQueryService\x12?\n" +
 	"\x06Search\x12\x19.sawmill.v1.SearchRequest\x1a\x1a.sawmill.v1.SearchResponse\x12H\n" +
 	"\tAggregate\x12\x1c.sawmill.v1.AggregateRequest\x1a\x1d.sawmill.v1.AggregateResponse\x12;\n" +
-	"\x04Tail\x12\x17.sawmill.v1.TailRequest\x1a\x18.sawmill.v1.TailResponse0\x01B7Z5github.com/sawmillhq/sawmill/gen/sawmill/v1;sawmillv1b\x06proto3"
+	"\x04Tail\x12\x17.sawmill.v1.TailRequest\x1a\x18.sawmill.v1.TailResponse0\x01\x12B\n" +
+	"\aContext\x12\x1a.sawmill.v1.ContextRequest\x1a\x1b.sawmill.v1.ContextResponse\x12H\n" +
+	"\tCorrelate\x12\x1c.sawmill.v1.CorrelateRequest\x1a\x1d.sawmill.v1.CorrelateResponseB7Z5github.com/sawmillhq/sawmill/gen/sawmill/v1;sawmillv1b\x06proto3"
 
 var (
 	file_sawmill_v1_query_proto_rawDescOnce sync.Once
@@ -554,7 +830,7 @@ func file_sawmill_v1_query_proto_rawDescGZIP() []byte {
 	return file_sawmill_v1_query_proto_rawDescData
 }
 
-var file_sawmill_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_sawmill_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_sawmill_v1_query_proto_goTypes = []any{
 	(*SearchRequest)(nil),         // 0: sawmill.v1.SearchRequest
 	(*SearchResponse)(nil),        // 1: sawmill.v1.SearchResponse
@@ -563,32 +839,44 @@ var file_sawmill_v1_query_proto_goTypes = []any{
 	(*Column)(nil),                // 4: sawmill.v1.Column
 	(*TailRequest)(nil),           // 5: sawmill.v1.TailRequest
 	(*TailResponse)(nil),          // 6: sawmill.v1.TailResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*LogEvent)(nil),              // 8: sawmill.v1.LogEvent
-	(*structpb.ListValue)(nil),    // 9: google.protobuf.ListValue
+	(*ContextRequest)(nil),        // 7: sawmill.v1.ContextRequest
+	(*ContextResponse)(nil),       // 8: sawmill.v1.ContextResponse
+	(*CorrelateRequest)(nil),      // 9: sawmill.v1.CorrelateRequest
+	(*CorrelateResponse)(nil),     // 10: sawmill.v1.CorrelateResponse
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*LogEvent)(nil),              // 12: sawmill.v1.LogEvent
+	(*structpb.ListValue)(nil),    // 13: google.protobuf.ListValue
 }
 var file_sawmill_v1_query_proto_depIdxs = []int32{
-	7,  // 0: sawmill.v1.SearchRequest.from:type_name -> google.protobuf.Timestamp
-	7,  // 1: sawmill.v1.SearchRequest.to:type_name -> google.protobuf.Timestamp
-	8,  // 2: sawmill.v1.SearchResponse.events:type_name -> sawmill.v1.LogEvent
+	11, // 0: sawmill.v1.SearchRequest.from:type_name -> google.protobuf.Timestamp
+	11, // 1: sawmill.v1.SearchRequest.to:type_name -> google.protobuf.Timestamp
+	12, // 2: sawmill.v1.SearchResponse.events:type_name -> sawmill.v1.LogEvent
 	4,  // 3: sawmill.v1.SearchResponse.columns:type_name -> sawmill.v1.Column
-	9,  // 4: sawmill.v1.SearchResponse.rows:type_name -> google.protobuf.ListValue
-	7,  // 5: sawmill.v1.AggregateRequest.from:type_name -> google.protobuf.Timestamp
-	7,  // 6: sawmill.v1.AggregateRequest.to:type_name -> google.protobuf.Timestamp
+	13, // 4: sawmill.v1.SearchResponse.rows:type_name -> google.protobuf.ListValue
+	11, // 5: sawmill.v1.AggregateRequest.from:type_name -> google.protobuf.Timestamp
+	11, // 6: sawmill.v1.AggregateRequest.to:type_name -> google.protobuf.Timestamp
 	4,  // 7: sawmill.v1.AggregateResponse.columns:type_name -> sawmill.v1.Column
-	9,  // 8: sawmill.v1.AggregateResponse.rows:type_name -> google.protobuf.ListValue
-	8,  // 9: sawmill.v1.TailResponse.events:type_name -> sawmill.v1.LogEvent
-	0,  // 10: sawmill.v1.QueryService.Search:input_type -> sawmill.v1.SearchRequest
-	2,  // 11: sawmill.v1.QueryService.Aggregate:input_type -> sawmill.v1.AggregateRequest
-	5,  // 12: sawmill.v1.QueryService.Tail:input_type -> sawmill.v1.TailRequest
-	1,  // 13: sawmill.v1.QueryService.Search:output_type -> sawmill.v1.SearchResponse
-	3,  // 14: sawmill.v1.QueryService.Aggregate:output_type -> sawmill.v1.AggregateResponse
-	6,  // 15: sawmill.v1.QueryService.Tail:output_type -> sawmill.v1.TailResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	13, // 8: sawmill.v1.AggregateResponse.rows:type_name -> google.protobuf.ListValue
+	12, // 9: sawmill.v1.TailResponse.events:type_name -> sawmill.v1.LogEvent
+	12, // 10: sawmill.v1.ContextResponse.events:type_name -> sawmill.v1.LogEvent
+	11, // 11: sawmill.v1.CorrelateRequest.from:type_name -> google.protobuf.Timestamp
+	11, // 12: sawmill.v1.CorrelateRequest.to:type_name -> google.protobuf.Timestamp
+	12, // 13: sawmill.v1.CorrelateResponse.events:type_name -> sawmill.v1.LogEvent
+	0,  // 14: sawmill.v1.QueryService.Search:input_type -> sawmill.v1.SearchRequest
+	2,  // 15: sawmill.v1.QueryService.Aggregate:input_type -> sawmill.v1.AggregateRequest
+	5,  // 16: sawmill.v1.QueryService.Tail:input_type -> sawmill.v1.TailRequest
+	7,  // 17: sawmill.v1.QueryService.Context:input_type -> sawmill.v1.ContextRequest
+	9,  // 18: sawmill.v1.QueryService.Correlate:input_type -> sawmill.v1.CorrelateRequest
+	1,  // 19: sawmill.v1.QueryService.Search:output_type -> sawmill.v1.SearchResponse
+	3,  // 20: sawmill.v1.QueryService.Aggregate:output_type -> sawmill.v1.AggregateResponse
+	6,  // 21: sawmill.v1.QueryService.Tail:output_type -> sawmill.v1.TailResponse
+	8,  // 22: sawmill.v1.QueryService.Context:output_type -> sawmill.v1.ContextResponse
+	10, // 23: sawmill.v1.QueryService.Correlate:output_type -> sawmill.v1.CorrelateResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_sawmill_v1_query_proto_init() }
@@ -603,7 +891,7 @@ func file_sawmill_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sawmill_v1_query_proto_rawDesc), len(file_sawmill_v1_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

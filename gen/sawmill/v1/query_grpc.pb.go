@@ -24,6 +24,8 @@ const (
 	QueryService_Search_FullMethodName    = "/sawmill.v1.QueryService/Search"
 	QueryService_Aggregate_FullMethodName = "/sawmill.v1.QueryService/Aggregate"
 	QueryService_Tail_FullMethodName      = "/sawmill.v1.QueryService/Tail"
+	QueryService_Context_FullMethodName   = "/sawmill.v1.QueryService/Context"
+	QueryService_Correlate_FullMethodName = "/sawmill.v1.QueryService/Correlate"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -44,6 +46,12 @@ type QueryServiceClient interface {
 	// carries the events received since the previous one and how many were
 	// skipped because the client was too slow.
 	Tail(ctx context.Context, in *TailRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TailResponse], error)
+	// Context returns the lines just before and after an event from the same
+	// service and host, in time order.
+	Context(ctx context.Context, in *ContextRequest, opts ...grpc.CallOption) (*ContextResponse, error)
+	// Correlate returns every line with a request id or trace id, across
+	// services, in time order.
+	Correlate(ctx context.Context, in *CorrelateRequest, opts ...grpc.CallOption) (*CorrelateResponse, error)
 }
 
 type queryServiceClient struct {
@@ -93,6 +101,26 @@ func (c *queryServiceClient) Tail(ctx context.Context, in *TailRequest, opts ...
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type QueryService_TailClient = grpc.ServerStreamingClient[TailResponse]
 
+func (c *queryServiceClient) Context(ctx context.Context, in *ContextRequest, opts ...grpc.CallOption) (*ContextResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContextResponse)
+	err := c.cc.Invoke(ctx, QueryService_Context_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) Correlate(ctx context.Context, in *CorrelateRequest, opts ...grpc.CallOption) (*CorrelateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CorrelateResponse)
+	err := c.cc.Invoke(ctx, QueryService_Correlate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -111,6 +139,12 @@ type QueryServiceServer interface {
 	// carries the events received since the previous one and how many were
 	// skipped because the client was too slow.
 	Tail(*TailRequest, grpc.ServerStreamingServer[TailResponse]) error
+	// Context returns the lines just before and after an event from the same
+	// service and host, in time order.
+	Context(context.Context, *ContextRequest) (*ContextResponse, error)
+	// Correlate returns every line with a request id or trace id, across
+	// services, in time order.
+	Correlate(context.Context, *CorrelateRequest) (*CorrelateResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -129,6 +163,12 @@ func (UnimplementedQueryServiceServer) Aggregate(context.Context, *AggregateRequ
 }
 func (UnimplementedQueryServiceServer) Tail(*TailRequest, grpc.ServerStreamingServer[TailResponse]) error {
 	return status.Error(codes.Unimplemented, "method Tail not implemented")
+}
+func (UnimplementedQueryServiceServer) Context(context.Context, *ContextRequest) (*ContextResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Context not implemented")
+}
+func (UnimplementedQueryServiceServer) Correlate(context.Context, *CorrelateRequest) (*CorrelateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Correlate not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -198,6 +238,42 @@ func _QueryService_Tail_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type QueryService_TailServer = grpc.ServerStreamingServer[TailResponse]
 
+func _QueryService_Context_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ContextRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).Context(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_Context_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).Context(ctx, req.(*ContextRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_Correlate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CorrelateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).Correlate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_Correlate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).Correlate(ctx, req.(*CorrelateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -212,6 +288,14 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Aggregate",
 			Handler:    _QueryService_Aggregate_Handler,
+		},
+		{
+			MethodName: "Context",
+			Handler:    _QueryService_Context_Handler,
+		},
+		{
+			MethodName: "Correlate",
+			Handler:    _QueryService_Correlate_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
