@@ -34,6 +34,13 @@ const (
 	// BucketQuotas maps a tenant id to its quota state (JSON, see
 	// pkg/quota.State), written by billing, followed by every edge.
 	BucketQuotas = "quotas"
+	// BucketSearches maps "<tenant>.<id>" to a saved search (JSON).
+	BucketSearches = "searches"
+	// BucketDashboards maps "<tenant>.<id>" to a dashboard (JSON).
+	BucketDashboards = "dashboards"
+	// BucketInvoices maps "<tenant>.<period start YYYYMMDD>" to an invoice
+	// (JSON); the key makes an invoice unique per tenant and period.
+	BucketInvoices = "invoices"
 
 	// HeaderRetention carries the retention class (days) stamped at ingest.
 	HeaderRetention = "Sawmill-Retention-Days"
@@ -94,6 +101,10 @@ type Bus struct {
 	Scrubbing jetstream.KeyValue
 	// Quotas holds per-tenant quota states (BucketQuotas).
 	Quotas jetstream.KeyValue
+	// Searches, Dashboards and Invoices: see the bucket constants.
+	Searches   jetstream.KeyValue
+	Dashboards jetstream.KeyValue
+	Invoices   jetstream.KeyValue
 }
 
 // Connect dials NATS (reconnecting forever after the first success), then
@@ -154,7 +165,8 @@ func (b *Bus) ensure(ctx context.Context) error {
 	buckets := []struct {
 		name string
 		kv   *jetstream.KeyValue
-	}{{BucketTenants, &b.Tenants}, {BucketUsers, &b.Users}, {BucketKeys, &b.Keys}, {BucketScrubbing, &b.Scrubbing}, {BucketQuotas, &b.Quotas}}
+	}{{BucketTenants, &b.Tenants}, {BucketUsers, &b.Users}, {BucketKeys, &b.Keys}, {BucketScrubbing, &b.Scrubbing}, {BucketQuotas, &b.Quotas},
+		{BucketSearches, &b.Searches}, {BucketDashboards, &b.Dashboards}, {BucketInvoices, &b.Invoices}}
 	for _, bk := range buckets {
 		kv, err := b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:   bk.name,

@@ -24,6 +24,21 @@ type Tenant struct {
 	Plan          string    `json:"plan"`
 	RetentionDays int       `json:"retention_days"`
 	CreatedAt     time.Time `json:"created_at"`
+	// PlanChanges records every plan change after signup, oldest first,
+	// for prorated invoices.
+	PlanChanges []PlanChange `json:"plan_changes,omitempty"`
+	// Suspended tenants are refused ingest and queries (operator action).
+	Suspended       bool   `json:"suspended,omitempty"`
+	SuspendedReason string `json:"suspended_reason,omitempty"`
+	// Deleted marks a tenant whose account deletion is under way.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// PlanChange is one change of a tenant's plan.
+type PlanChange struct {
+	From string    `json:"from"`
+	To   string    `json:"to"`
+	At   time.Time `json:"at"`
 }
 
 // User is a person who logs in to manage a tenant.
