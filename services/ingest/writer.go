@@ -100,20 +100,13 @@ type held struct {
 }
 
 // Run consumes until ctx ends, then flushes what it holds (with its own
-// short deadline) and returns nil; other errors are returned only when the
-// consumer cannot be set up.
+// short deadline) and returns nil. While the bus is unreachable it keeps
+// trying to set up its consumer, so a writer started during a NATS outage
+// starts writing when NATS is back.
 func (w *Writer) Run(ctx context.Context) error {
-	cons, err := w.bus.JS.CreateOrUpdateConsumer(ctx, bus.LogsStream, jetstream.ConsumerConfig{
-		Durable:       bus.WriterConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.cfg.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: 10000,
-		FilterSubject: bus.LogsSubjectPrefix + "*",
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	cons, err := w.consumer(ctx)
 	if err != nil {
-		return fmt.Errorf("writer consumer: %w", err)
+		return nil // ctx ended
 	}
 	var pending []held
 	rows := 0
@@ -167,6 +160,31 @@ func (w *Writer) Run(ctx context.Context) error {
 			if info, err := cons.Info(ctx); err == nil {
 				writerLag.Set(float64(info.NumPending))
 			}
+		}
+	}
+}
+
+// consumer creates or binds the durable writer consumer, retrying with
+// backoff until it succeeds or ctx ends.
+func (w *Writer) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cons, err := w.bus.JS.CreateOrUpdateConsumer(cctx, bus.LogsStream, jetstream.ConsumerConfig{
+			Durable:       bus.WriterConsumer,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       w.cfg.AckWait,
+			MaxDeliver:    -1,
+			MaxAckPending: 10000,
+			FilterSubject: bus.LogsSubjectPrefix + "*",
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+		cancel()
+		if err == nil {
+			return cons, nil
+		}
+		w.log.Warn("set up writer consumer; retrying", "err", err, "in", backoff)
+		if !sleep(ctx, backoff) {
+			return nil, ctx.Err()
 		}
 	}
 }

@@ -291,3 +291,15 @@ func TestClickHouseOutage(t *testing.T) {
 	ch = startCH()
 	r.waitStored(t, "toutage", 2500)
 }
+
+// A writer started while NATS is down starts writing once NATS is back.
+func TestWriterStartsDuringOutage(t *testing.T) {
+	r := newRig(t)
+	r.publish(t, "tlate", 0, 4, 25)
+	r.nats.Stop()
+	stop := startWriter(t, NewWriter(WriterConfig{BatchWait: 50 * time.Millisecond, AckWait: time.Second}, quiet, r.bus, r.store))
+	defer stop()
+	time.Sleep(500 * time.Millisecond) // the writer fails to set up its consumer meanwhile
+	r.nats.Restart(t)
+	r.waitStored(t, "tlate", 100)
+}
