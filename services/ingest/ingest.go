@@ -86,8 +86,10 @@ func NewEdge(cfg Config, log *slog.Logger, b *bus.Bus, a *auth.Authenticator, te
 	return &Edge{cfg: cfg, log: log, bus: b, auth: a, tenants: tenants, now: time.Now}
 }
 
-// Register installs POST /v1/ingest and the gRPC IngestService on srv.
+// Register installs POST /v1/ingest, the gRPC IngestService and OTLP logs
+// (POST /v1/logs, gRPC LogsService/Export) on srv.
 func (e *Edge) Register(_ context.Context, srv *server.Server) {
 	srv.Handle("POST /v1/ingest", e.httpHandler())
 	sawmillv1.RegisterIngestServiceServer(srv.GRPC, &grpcIngest{edge: e})
+	e.RegisterOTLP(srv)
 }
