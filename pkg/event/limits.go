@@ -34,6 +34,10 @@ type Limits struct {
 	MaxValueBytes int
 	// MaxFutureSkew is how far past now an event's Time may lie. 0 means 24h.
 	MaxFutureSkew time.Duration
+	// MaxAge is how far before now an event's Time may lie; 0 means no
+	// limit. Edges set it to the tenant's retention: an older event would
+	// be deleted as soon as it was stored.
+	MaxAge time.Duration
 }
 
 // DefaultLimits returns Limits with every field set to its default.
@@ -124,6 +128,10 @@ func (l Limits) validateTime(e *Event, now time.Time) error {
 		return invalid("timestamp %s is more than %s in the future",
 			formatNanos(e.Time), formatDuration(l.MaxFutureSkew))
 	}
+	if l.MaxAge > 0 && e.Time < now.UnixNano()-int64(l.MaxAge) {
+		return invalid("timestamp %s is older than the retention of %s: it would be deleted at once",
+			formatNanos(e.Time), formatDuration(l.MaxAge))
+	}
 	return nil
 }
 
@@ -174,6 +182,8 @@ func (l Limits) validateAttrs(e *Event) error {
 
 func (l Limits) validateKey(k string) error {
 	switch {
+	case k == MarkerInvalidUTF8 || k == MarkerTruncated || k == MarkerDroppedAttributes:
+		return nil // Sawmill's own markers, whatever MaxKeyBytes is
 	case k == "":
 		return invalid("attribute key is empty")
 	case len(k) > l.MaxKeyBytes:

@@ -111,7 +111,7 @@ func TestDefaultLimits(t *testing.T) {
 	if d != (Limits{}).withDefaults() {
 		t.Errorf("DefaultLimits() = %+v, zero Limits default to %+v", d, Limits{}.withDefaults())
 	}
-	want := Limits{262144, 200, 128, 32768, 24 * time.Hour}
+	want := Limits{MaxEventBytes: 262144, MaxAttributes: 200, MaxKeyBytes: 128, MaxValueBytes: 32768, MaxFutureSkew: 24 * time.Hour}
 	if d != want {
 		t.Errorf("DefaultLimits() = %+v, want %+v", d, want)
 	}

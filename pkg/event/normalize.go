@@ -24,15 +24,19 @@ const LevelAttr = "level"
 //
 // Normalize never removes attributes or fails; Validate decides what is
 // acceptable. It is idempotent.
-func Normalize(e *Event, now time.Time) {
+func Normalize(e *Event, now time.Time) { normalize(e, now) }
+
+// normalize is Normalize, reporting whether invalid UTF-8 was replaced.
+func normalize(e *Event, now time.Time) (fixedUTF8 bool) {
 	if e.ObservedTime == 0 {
 		e.ObservedTime = now.UnixNano()
 	}
 	if e.Time == 0 {
 		e.Time = e.ObservedTime
 	}
-	validUTF8(e)
+	fixedUTF8 = validUTF8(e)
 	normalizeLevel(e)
+	return fixedUTF8
 }
 
 func normalizeLevel(e *Event) {
@@ -66,25 +70,28 @@ func hasAttr(attrs []Attr, key string) bool {
 	return false
 }
 
-func validUTF8(e *Event) {
+func validUTF8(e *Event) (fixed bool) {
 	for _, p := range [...]*string{
 		&e.Level, &e.Message, &e.Service, &e.Environment, &e.Host, &e.Logger,
 		&e.TraceID, &e.SpanID, &e.RequestID,
 		&e.Exception.Type, &e.Exception.Message, &e.Exception.Stack,
 	} {
-		fixUTF8(p)
+		fixed = fixUTF8(p) || fixed
 	}
 	for i := range e.Attrs {
-		fixUTF8(&e.Attrs[i].Key)
-		fixUTF8(&e.Attrs[i].Value)
+		fixed = fixUTF8(&e.Attrs[i].Key) || fixed
+		fixed = fixUTF8(&e.Attrs[i].Value) || fixed
 	}
 	for i := range e.NumAttrs {
-		fixUTF8(&e.NumAttrs[i].Key)
+		fixed = fixUTF8(&e.NumAttrs[i].Key) || fixed
 	}
+	return fixed
 }
 
-func fixUTF8(p *string) {
+func fixUTF8(p *string) bool {
 	if !utf8.ValidString(*p) {
 		*p = strings.ToValidUTF8(*p, "\uFFFD")
+		return true
 	}
+	return false
 }

@@ -84,6 +84,15 @@ func (e *Edge) accept(ctx context.Context, tenantID string, evs []event.Event, i
 	return nil
 }
 
+// limitsFor returns the event limits for one tenant's request: the edge's,
+// with MaxAge set to the tenant's retention, so an event that would be
+// deleted as soon as it was stored is rejected with that reason instead.
+func (e *Edge) limitsFor(tenantID string) event.Limits {
+	l := e.cfg.Limits
+	l.MaxAge = time.Duration(e.tenants.RetentionDays(tenantID)) * 24 * time.Hour
+	return l
+}
+
 // encodeChunk encodes a prefix of evs whose encoding stays near maxBytes
 // (always at least one event) and returns it with the number of events.
 func encodeChunk(evs []event.Event, maxBytes int) ([]byte, int) {

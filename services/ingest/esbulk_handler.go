@@ -108,7 +108,7 @@ func (e *Edge) esBulkHandler() http.Handler {
 			e.writeESError(w, err)
 			return
 		}
-		res := esbulk.Decode(body, r.PathValue("index"), e.now(), e.cfg.Limits)
+		res := esbulk.Decode(body, r.PathValue("index"), e.now(), e.limitsFor(p.TenantID))
 		if len(res.Items) == 0 {
 			e.writeESError(w, apierr.New(apierr.Invalid, "the bulk request holds no action: send NDJSON action/source line pairs"))
 			return

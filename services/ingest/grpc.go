@@ -37,12 +37,12 @@ func (g *grpcIngest) Push(ctx context.Context, req *sawmillv1.PushRequest) (*saw
 		return nil, apierr.New(apierr.Invalid, "idempotency-key is longer than %d bytes", maxIdempotencyKey)
 	}
 	now := e.now()
+	lim := e.limitsFor(p.TenantID)
 	resp := &sawmillv1.PushResponse{}
 	evs := make([]event.Event, 0, len(req.GetEvents()))
 	for i, pe := range req.GetEvents() {
 		ev := eventpb.FromProto(pe)
-		event.Normalize(&ev, now)
-		if err := e.cfg.Limits.Validate(&ev, now); err != nil {
+		if err := lim.Prepare(&ev, now); err != nil {
 			if len(resp.Errors) < maxReportedErrors {
 				resp.Errors = append(resp.Errors, &sawmillv1.LineError{Index: int32(i), Reason: err.Error()})
 			}

@@ -48,7 +48,7 @@ func (e *Edge) httpHandler() http.Handler {
 			apierr.WriteHTTP(w, e.log, apierr.New(apierr.Invalid, "empty body: send a JSON object, a JSON array or NDJSON"))
 			return
 		}
-		evs, idx, lineErrs := native.Decode(body, r.Header.Get("Content-Type"), e.now(), e.cfg.Limits)
+		evs, idx, lineErrs := native.Decode(body, r.Header.Get("Content-Type"), e.now(), e.limitsFor(p.TenantID))
 		res := Result{Accepted: len(evs), Rejected: len(lineErrs), Errors: []LineError{}}
 		for i, le := range lineErrs {
 			if i == maxReportedErrors {

@@ -118,7 +118,7 @@ func (g *otlpGRPC) caller(ctx context.Context) (tenantID, idem string, err error
 
 // exportOTLP decodes, validates and publishes req for tenant.
 func (e *Edge) exportOTLP(ctx context.Context, tenantID string, req *collogspb.ExportLogsServiceRequest, f otlp.Format, idem string) (*collogspb.ExportLogsServiceResponse, error) {
-	evs, errs := otlp.Decode(req, f, e.now(), e.cfg.Limits)
+	evs, errs := otlp.Decode(req, f, e.now(), e.limitsFor(tenantID))
 	eventsTotal.WithLabelValues("rejected").Add(float64(len(errs)))
 	if err := e.accept(ctx, tenantID, evs, idem); err != nil {
 		return nil, apiError(err)

@@ -352,8 +352,7 @@ func (s *SyslogServer) handle(frame []byte, a *auth.Authenticator, block bool) e
 		return nil
 	}
 	ev := m.Event
-	event.Normalize(&ev, now)
-	if err := s.edge.cfg.Limits.Validate(&ev, now); err != nil {
+	if err := s.edge.limitsFor(tenantID).Prepare(&ev, now); err != nil {
 		syslogMessages.WithLabelValues("invalid").Inc()
 		eventsTotal.WithLabelValues("rejected").Inc()
 		s.debugLog("syslog message dropped", "tenant", tenantID, "reason", err.Error())

@@ -251,8 +251,7 @@ func (d *decoder) accept(i int, fields []field) {
 		d.reject(i, reason)
 		return
 	}
-	event.Normalize(&e, d.now)
-	if err := d.lim.Validate(&e, d.now); err != nil {
+	if err := d.lim.Prepare(&e, d.now); err != nil {
 		d.reject(i, err.Error())
 		return
 	}

@@ -260,10 +260,25 @@ func TestDecodeLimits(t *testing.T) {
 	}
 	f("within", `{"msg":"m","a":1,"b":2,"c":3}`, "")
 	f("size", `{"msg":"`+strings.Repeat("x", 300)+`"}`, "event is 316 bytes, limit 200")
-	f("attrs", `{"msg":"m","a":1,"b":2,"c":3,"d":4}`, "too many attributes: 4, limit 3")
 	f("key", `{"msg":"m","abcdefghi":1}`, `attribute key "abcdefghi" longer than 8 bytes`)
-	f("value", `{"msg":"m","a":"0123456789x"}`, `attribute "a" value is 11 bytes, limit 10`)
-	f("service", `{"msg":"m","service":"0123456789x"}`, `service is 11 bytes, limit 10`)
+
+	// Repaired, not rejected: cut or dropped, with a marker (event.Prepare).
+	repaired := func(name, line, marker, value string) {
+		t.Helper()
+		evs, _, errs := Decode([]byte(line), "", testNow, lim)
+		if len(errs) != 0 || len(evs) != 1 {
+			t.Fatalf("%s: %d events, errors %v", name, len(evs), errs)
+		}
+		for _, a := range evs[0].Attrs {
+			if a.Key == marker && a.Value == value {
+				return
+			}
+		}
+		t.Errorf("%s: attrs %v lack %s=%s", name, evs[0].Attrs, marker, value)
+	}
+	repaired("attrs", `{"msg":"m","a":1,"b":2,"c":3,"d":4}`, event.MarkerDroppedAttributes, "2") // c and d: a place is kept for the marker
+	repaired("value", `{"msg":"m","a":"0123456789x"}`, event.MarkerTruncated, "a")
+	repaired("service", `{"msg":"m","service":"0123456789x"}`, event.MarkerTruncated, "service")
 }
 
 func TestDecodeBodies(t *testing.T) {

@@ -296,8 +296,7 @@ func (d *decoder) record(lr *logspb.LogRecord) {
 	e.Attrs = cut(&d.attrSlab, d.attrs)
 	e.NumAttrs = cut(&d.numSlab, d.nums)
 
-	event.Normalize(&e, d.now)
-	if err := d.lim.Validate(&e, d.now); err != nil {
+	if err := d.lim.Prepare(&e, d.now); err != nil {
 		d.reason = err.Error()
 		return
 	}

@@ -209,7 +209,6 @@ func TestDecodeRejectsOnlyBadRecords(t *testing.T) {
 		1: "message is empty",
 		2: "trace_id is 3 bytes, want 16",
 		4: "in the future",
-		5: "too many attributes: 300, limit 200",
 		6: "longer than 128 bytes",
 		7: "in the future",
 	}
@@ -225,12 +224,13 @@ func TestDecodeRejectsOnlyBadRecords(t *testing.T) {
 	for _, e := range evs {
 		msgs = append(msgs, e.Message)
 	}
-	if want := []string{"good 0", "good 3", "dup via body"}; !reflect.DeepEqual(msgs, want) {
+	// "too many" attributes is repaired (extra attributes dropped, marked), not rejected.
+	if want := []string{"good 0", "good 3", "too many", "dup via body"}; !reflect.DeepEqual(msgs, want) {
 		t.Fatalf("accepted %q, want %q", msgs, want)
 	}
 	s := Summary(errs, len(recs), 2)
-	if !strings.HasPrefix(s, "6 of 9 log records rejected: resource_logs[0].scope_logs[0].log_records[1]: message is empty; ") ||
-		!strings.HasSuffix(s, "; and 4 more") {
+	if !strings.HasPrefix(s, "5 of 9 log records rejected: resource_logs[0].scope_logs[0].log_records[1]: message is empty; ") ||
+		!strings.HasSuffix(s, "; and 3 more") {
 		t.Fatalf("summary %q", s)
 	}
 }
