@@ -51,6 +51,9 @@ type Service struct {
 	log   *slog.Logger
 	auth  *auth.Authenticator
 	store *store.Store
+
+	saved *savedState // nil until SetBus: saved searches and dashboards off
+	tail  *tailer     // nil until EnableTail: live tail off
 }
 
 // New returns the query role.
