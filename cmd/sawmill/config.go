@@ -47,11 +47,14 @@ type Config struct {
 	// Clock, when set (tests), replaces time.Now in billing and edges.
 	Clock func() time.Time
 
-	Syslog  ingest.SyslogConfig
-	Ingest  ingest.Config
-	Writer  ingest.WriterConfig
-	Query   query.Config
-	Billing billing.Config
+	Syslog ingest.SyslogConfig
+	Tail   query.TailConfig
+	// InvoiceEvery is how often billing looks for closed periods to invoice.
+	InvoiceEvery time.Duration
+	Ingest       ingest.Config
+	Writer       ingest.WriterConfig
+	Query        query.Config
+	Billing      billing.Config
 }
 
 var roles = map[string]bool{"dev": true, "ingest": true, "query": true, "billing": true}
@@ -79,6 +82,8 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 	c.Syslog.RegisterFlags(fs)
 	c.Writer.RegisterFlags(fs)
 	c.Query.RegisterFlags(fs)
+	c.Tail.RegisterFlags(fs)
+	fs.DurationVar(&c.InvoiceEvery, "billing.invoice-every", time.Hour, "how often closed billing periods are invoiced")
 	c.Billing.RegisterFlags(fs)
 	if err := envflag.Parse(fs, args, "SAWMILL_", lookup); err != nil {
 		return Config{}, err
@@ -91,6 +96,9 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 
 // Validate reports settings a role cannot run with.
 func (c Config) Validate() error {
+	if err := c.Tail.Validate(); err != nil {
+		return err
+	}
 	if c.Role != "dev" {
 		if c.NATSURL == "" {
 			return errors.New("-nats.url (SAWMILL_NATS_URL) is required outside dev")

@@ -587,3 +587,61 @@ func TestPlansAndUsage(t *testing.T) {
 		t.Fatalf("usage without credentials: %d", code)
 	}
 }
+
+// The whole stack: a live tail over SSE sees a line ingested through the
+// edge, and only the tenant's matching lines.
+func TestTailEndToEnd(t *testing.T) {
+	st, _ := stack(t, nil)
+	c := client{t: t, base: "http://" + st.Server.HTTPAddr()}
+	a, b := c.signup("tina@t.example"), c.signup("tom@t.example")
+	req, _ := http.NewRequest("GET", c.base+"/v1/tail?query=level:error", nil)
+	req.Header.Set("Authorization", "Bearer "+a.key)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("tail: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	c.do("POST", "/v1/ingest", b.key, `{"message":"b's error","level":"error"}`)
+	c.do("POST", "/v1/ingest", a.key, "{\"message\":\"a's info\",\"level\":\"info\"}\n{\"message\":\"a's error\",\"level\":\"error\"}")
+	lines := make(chan string)
+	go func() {
+		buf := make([]byte, 64<<10)
+		var pending string
+		for {
+			n, err := resp.Body.Read(buf)
+			pending += string(buf[:n])
+			for {
+				i := strings.IndexByte(pending, '\n')
+				if i < 0 {
+					break
+				}
+				lines <- pending[:i]
+				pending = pending[i+1:]
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	for line := range lines {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatalf("data line is not JSON: %q", data)
+		}
+		if ev["message"] != "a's error" {
+			t.Fatalf("tail delivered %v", ev)
+		}
+		return
+	}
+	t.Fatal("tail ended without the line")
+}

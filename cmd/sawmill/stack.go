@@ -39,9 +39,12 @@ type Stack struct {
 	bus    *bus.Bus
 	store  *store.Store
 	syslog *ingest.SyslogServer
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // background roles (writer, KV follows)
-	closes []func()
+	// stopTails ends open live tails first at shutdown: their streams never
+	// go idle, so the server would otherwise wait its whole timeout.
+	stopTails context.CancelFunc
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // background roles (writer, KV follows)
+	closes    []func()
 }
 
 // Start brings up the role's dependencies and services and returns once the
@@ -104,6 +107,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 				log.Error("quota keeping stopped", "err", err)
 			}
 		})
+		st.background(func() {
+			if err := b.RunInvoices(ctx, tenants, cfg.InvoiceEvery); err != nil {
+				log.Error("invoicing stopped", "err", err)
+			}
+		})
 	}
 	if dev || cfg.Role == "ingest" {
 		edge := ingest.NewEdge(cfg.Ingest, log.With("role", "ingest"), st.bus, authn, tenants)
@@ -137,8 +145,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 		})
 	}
 	if dev || cfg.Role == "query" {
-		if err := query.New(cfg.Query, log.With("role", "query"), authn, st.store).Register(ctx, st.Server); err != nil {
+		q := query.New(cfg.Query, log.With("role", "query"), authn, st.store)
+		tailCtx, stopTails := context.WithCancel(ctx)
+		st.stopTails = stopTails
+		q.EnableTail(tailCtx, st.bus, cfg.Tail)
+		q.RegisterTail(st.Server)
+		q.SetBus(st.bus)
+		if err := q.Register(ctx, st.Server); err != nil {
 			return st, fmt.Errorf("query: %w", err)
+		}
+		if err := q.RegisterSaved(ctx, st.Server); err != nil {
+			return st, fmt.Errorf("saved searches: %w", err)
 		}
 	}
 	if err := st.Server.Start(); err != nil {
@@ -230,6 +247,9 @@ func (st *Stack) sessions(dev bool) (*auth.Sessions, error) {
 // Close stops accepting requests, lets the writer flush, then closes the
 // store and drains NATS, and finally stops embedded servers.
 func (st *Stack) Close() {
+	if st.stopTails != nil {
+		st.stopTails()
+	}
 	if st.Server != nil {
 		st.Server.Shutdown()
 	}
