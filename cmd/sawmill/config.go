@@ -51,10 +51,15 @@ type Config struct {
 	Tail   query.TailConfig
 	// InvoiceEvery is how often billing looks for closed periods to invoice.
 	InvoiceEvery time.Duration
-	Ingest       ingest.Config
-	Writer       ingest.WriterConfig
-	Query        query.Config
-	Billing      billing.Config
+	// RetentionInterval is how often expired log partitions are dropped.
+	RetentionInterval time.Duration
+	// OperatorKey is the operator credential for /v1/operator/...; ""
+	// disables the operator API.
+	OperatorKey string
+	Ingest      ingest.Config
+	Writer      ingest.WriterConfig
+	Query       query.Config
+	Billing     billing.Config
 }
 
 var roles = map[string]bool{"dev": true, "ingest": true, "query": true, "billing": true}
@@ -84,6 +89,8 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 	c.Query.RegisterFlags(fs)
 	c.Tail.RegisterFlags(fs)
 	fs.DurationVar(&c.InvoiceEvery, "billing.invoice-every", time.Hour, "how often closed billing periods are invoiced")
+	fs.DurationVar(&c.RetentionInterval, "billing.retention-interval", time.Hour, "how often expired log partitions are dropped")
+	fs.StringVar(&c.OperatorKey, "auth.operator-key", "", "operator credential for /v1/operator/...; empty: operator API disabled")
 	c.Billing.RegisterFlags(fs)
 	if err := envflag.Parse(fs, args, "SAWMILL_", lookup); err != nil {
 		return Config{}, err

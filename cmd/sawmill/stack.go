@@ -69,7 +69,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 	if err := st.bus.Follow(ctx, st.bus.Keys, keys.Apply); err != nil {
 		return st, fmt.Errorf("follow keys: %w", err)
 	}
-	authn := &auth.Authenticator{Keys: keys, Sessions: sessions}
+	authn := &auth.Authenticator{Keys: keys, Sessions: sessions, OperatorKey: cfg.OperatorKey}
 
 	st.Server = server.New(cfg.Server, log)
 	st.Server.AddCheck("nats", st.bus.Ping)
@@ -102,6 +102,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 		if err := b.Register(ctx, st.Server); err != nil {
 			return st, fmt.Errorf("billing: %w", err)
 		}
+		if err := b.RegisterOperator(ctx, st.Server); err != nil {
+			return st, fmt.Errorf("billing: %w", err)
+		}
+		st.background(func() { b.RunRetention(ctx, cfg.RetentionInterval) })
 		st.background(func() {
 			if err := b.RunQuotas(ctx, tenants, cfg.Quota); err != nil {
 				log.Error("quota keeping stopped", "err", err)

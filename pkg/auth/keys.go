@@ -18,6 +18,11 @@ const (
 	ScopeIngest Scope = "ingest" // ship logs
 	ScopeQuery  Scope = "query"  // search, aggregate, tail
 	ScopeAdmin  Scope = "admin"  // manage keys and account settings
+	// ScopeOperator is Sawmill's operators' scope (OperatorService). Only
+	// the configured operator credential (Authenticator.OperatorKey) carries
+	// it: ParseScope does not know it, so no API key or session can be
+	// granted it.
+	ScopeOperator Scope = "operator"
 )
 
 // ParseScope reports whether s names a scope.

@@ -3,6 +3,8 @@ package auth
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
 	"strings"
 	"time"
@@ -46,6 +48,11 @@ type Authenticator struct {
 	// MissWait is how long an unknown key id waits for the KV watch to
 	// deliver it (see KeyTable.Wait). 0 → 500ms; negative: no wait.
 	MissWait time.Duration
+	// OperatorKey is the operator credential: a bearer equal to it
+	// authenticates as the operator (ScopeOperator only, no tenant). If
+	// empty, nobody holds ScopeOperator and requiring it fails with
+	// PermissionDenied: the operator API is disabled.
+	OperatorKey string
 }
 
 // Authenticate checks a bearer credential. Every failure is an
@@ -54,6 +61,9 @@ type Authenticator struct {
 func (a *Authenticator) Authenticate(ctx context.Context, bearer string) (Principal, error) {
 	if bearer == "" {
 		return Principal{}, apierr.New(apierr.Unauthenticated, "missing credentials: send Authorization: Bearer <api key or session token>")
+	}
+	if a.isOperator(bearer) {
+		return Principal{Scopes: []Scope{ScopeOperator}}, nil
 	}
 	if id, secret, ok := ParseKey(bearer); ok {
 		k, found := a.Keys.Lookup(id)
@@ -98,6 +108,9 @@ func (a *Authenticator) GRPC(ctx context.Context, s Scope) (Principal, error) {
 }
 
 func (a *Authenticator) require(ctx context.Context, bearer string, s Scope) (Principal, error) {
+	if s == ScopeOperator && a.OperatorKey == "" {
+		return Principal{}, apierr.New(apierr.PermissionDenied, "the operator API is disabled on this server")
+	}
 	p, err := a.Authenticate(ctx, bearer)
 	if err != nil {
 		return Principal{}, err
@@ -106,6 +119,16 @@ func (a *Authenticator) require(ctx context.Context, bearer string, s Scope) (Pr
 		return Principal{}, err
 	}
 	return p, nil
+}
+
+// isOperator compares bearer with the operator key in constant time
+// (hashes first, so not even the key's length leaks).
+func (a *Authenticator) isOperator(bearer string) bool {
+	if a.OperatorKey == "" {
+		return false
+	}
+	got, want := sha256.Sum256([]byte(bearer)), sha256.Sum256([]byte(a.OperatorKey))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // bearerOf extracts the token from an Authorization header value; the

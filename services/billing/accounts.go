@@ -130,6 +130,12 @@ func (a *accounts) CreateKey(ctx context.Context, req *sawmillv1.CreateKeyReques
 	if err != nil {
 		return nil, err
 	}
+	var t tenant.Tenant
+	if found, err := getJSON(ctx, a.s.bus.Tenants, p.TenantID, &t); err != nil {
+		return nil, apierr.Wrap(err, "load tenant")
+	} else if !found || t.Deleted {
+		return nil, apierr.New(apierr.PermissionDenied, "this account has been deleted")
+	}
 	if len(req.GetScopes()) == 0 {
 		return nil, apierr.New(apierr.Invalid, "scopes are required: any of ingest, query, admin")
 	}

@@ -149,6 +149,10 @@ func (q *quotaKeeper) reconcile(ctx context.Context) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, t := range q.tenants.All() {
+		if t.Deleted {
+			delete(q.usage, t.ID)
+			continue
+		}
 		u := q.current(t, now)
 		u.stored, u.since = stored[t.ID], quota.Delta{}
 		u.dirty = true
@@ -165,11 +169,14 @@ func (q *quotaKeeper) publish(ctx context.Context) {
 	}
 	var outs []out
 	q.mu.Lock()
-	for id, u := range q.usage {
+	for id, prev := range q.usage {
 		t, ok := q.tenants.Get(id)
-		if !ok || !u.dirty {
+		if !ok || !prev.dirty || t.Deleted {
 			continue
 		}
+		// Roll the record over if the period ended since the last report:
+		// a new period's state must not carry the old period's counts.
+		u := q.current(t, now)
 		p, ok := q.s.plans.Get(t.Plan)
 		if !ok {
 			p = q.s.plans.DefaultPlan()

@@ -54,6 +54,9 @@ func (e *Edge) accept(ctx context.Context, tenantID string, evs []event.Event, i
 	if len(evs) == 0 {
 		return nil
 	}
+	if err := e.suspended(tenantID); err != nil {
+		return err
+	}
 	if err := e.admit(tenantID); err != nil {
 		return err
 	}

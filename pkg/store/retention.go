@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Partition is one partition of the logs table: a retention class and a
+// day (PARTITION BY (retention_days, toDate(ts))).
+type Partition struct {
+	RetentionDays uint16
+	Day           time.Time // 00:00 UTC
+}
+
+// String returns the partition as ClickHouse writes it in system.parts and
+// reads it in DROP PARTITION: (7,'2026-11-01'). It is built from the numbers
+// only, so it is always a safe SQL literal.
+func (p Partition) String() string {
+	return fmt.Sprintf("(%d,'%s')", p.RetentionDays, p.Day.UTC().Format(time.DateOnly))
+}
+
+// partitionText is the only shape of logs partition ParsePartition accepts.
+var partitionText = regexp.MustCompile(`^\((\d{1,5}),\s*'(\d{4}-\d{2}-\d{2})'\)$`)
+
+// ParsePartition parses a logs partition as system.parts shows it,
+// "(7,'2026-11-01')". Anything else is an error.
+func ParsePartition(s string) (Partition, error) {
+	m := partitionText.FindStringSubmatch(s)
+	if m == nil {
+		return Partition{}, fmt.Errorf("store: unexpected logs partition %q", s)
+	}
+	days, err := strconv.ParseUint(m[1], 10, 16)
+	if err != nil {
+		return Partition{}, fmt.Errorf("store: partition %q: retention: %w", s, err)
+	}
+	day, err := time.Parse(time.DateOnly, m[2])
+	if err != nil {
+		return Partition{}, fmt.Errorf("store: partition %q: day: %w", s, err)
+	}
+	return Partition{RetentionDays: uint16(days), Day: day}, nil
+}
+
+// LogPartitions returns the active partitions of the logs table, in no
+// particular order. A partition system.parts shows in a shape ParsePartition
+// does not accept is an error: the caller must not guess what to drop.
+func (s *Store) LogPartitions(ctx context.Context) ([]Partition, error) {
+	rows, err := s.Query(ctx, `SELECT DISTINCT partition FROM system.parts
+WHERE database = ? AND table = 'logs' AND active`, s.cfg.Database)
+	if err != nil {
+		return nil, fmt.Errorf("store: list partitions: %w", err)
+	}
+	defer rows.Close()
+	var out []Partition
+	for rows.Next() {
+		var text string
+		if err := rows.Scan(&text); err != nil {
+			return nil, fmt.Errorf("store: scan partition: %w", err)
+		}
+		p, err := ParsePartition(text)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DropLogPartition drops one whole partition of the logs table: every row
+// of that retention class and day goes at once, without a mutation.
+// Dropping a partition that does not exist is not an error.
+func (s *Store) DropLogPartition(ctx context.Context, p Partition) error {
+	// DROP PARTITION takes no bound parameters; p.String() holds only
+	// formatted numbers.
+	if err := s.conn.Exec(ctx, "ALTER TABLE logs DROP PARTITION "+p.String()); err != nil {
+		return fmt.Errorf("store: drop partition %s: %w", p, err)
+	}
+	return nil
+}
+
+// DeleteTenantLogs starts the deletion of every row of a tenant from logs
+// (ALTER TABLE ... DELETE, a mutation: asynchronous, rewriting the parts
+// that hold the tenant's rows). Usage in usage_hourly is kept: it is the
+// billing record. Watch completion with TenantDeletePending and
+// TenantRows.
+func (s *Store) DeleteTenantLogs(ctx context.Context, tenantID string) error {
+	if tenantID == "" {
+		return fmt.Errorf("store: delete tenant logs: empty tenant id")
+	}
+	if err := s.conn.Exec(ctx, "ALTER TABLE logs DELETE WHERE tenant_id = ?", tenantID); err != nil {
+		return fmt.Errorf("store: delete tenant logs: %w", err)
+	}
+	return nil
+}
+
+// TenantDeletePending reports how many mutations on logs that name the
+// tenant (as a quoted literal, as DeleteTenantLogs writes it) are not done
+// yet (system.mutations, which 18.16 has too).
+func (s *Store) TenantDeletePending(ctx context.Context, tenantID string) (uint64, error) {
+	rows, err := s.Query(ctx, `SELECT count() FROM system.mutations
+WHERE database = ? AND table = 'logs' AND is_done = 0 AND position(command, ?) > 0`, s.cfg.Database, "'"+tenantID+"'")
+	if err != nil {
+		return 0, fmt.Errorf("store: pending mutations: %w", err)
+	}
+	return scanCount(rows)
+}
+
+// TenantRows counts a tenant's rows in logs.
+func (s *Store) TenantRows(ctx context.Context, tenantID string) (uint64, error) {
+	rows, err := s.Query(ctx, "SELECT count() FROM logs WHERE tenant_id = ?", tenantID)
+	if err != nil {
+		return 0, fmt.Errorf("store: count tenant rows: %w", err)
+	}
+	return scanCount(rows)
+}
+
+// scanCount reads the single count() of rows and closes them.
+func scanCount(rows driver.Rows) (uint64, error) {
+	defer rows.Close()
+	var n uint64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, fmt.Errorf("store: scan count: %w", err)
+		}
+	}
+	return n, rows.Err()
+}
