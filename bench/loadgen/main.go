@@ -77,6 +77,12 @@ func startStack(bin string) (*stack, func(), error) {
 	s := &stack{httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort())}
 	chPort := freePort()
 	s.chAddr = fmt.Sprintf("127.0.0.1:%d", chPort)
+	// A plan without quota or rate limit: this measures the pipeline.
+	plans := filepath.Join(dir, "plans.json")
+	if err := os.WriteFile(plans, []byte(`{"default":"bench","plans":[{"name":"bench","monthly_events":1000000000000,
+		"monthly_bytes":1000000000000000,"retention_days":7,"max_query_days":7}]}`), 0o644); err != nil {
+		return nil, nil, err
+	}
 	s.cmd = exec.Command(bin, "dev")
 	s.cmd.Env = append(os.Environ(),
 		"SAWMILL_DATA_DIR="+dir,
@@ -88,6 +94,7 @@ func startStack(bin string) (*stack, func(), error) {
 		"SAWMILL_BILLING_SIGNUP_PER_MINUTE=0",
 		"SAWMILL_LOG_LEVEL=warn",
 		"SAWMILL_DEBUG_PPROF=true",
+		"SAWMILL_PLANS="+plans,
 	)
 	logf, _ := os.Create(filepath.Join(dir, "sawmill.log"))
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, logf
