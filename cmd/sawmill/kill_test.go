@@ -148,6 +148,24 @@ func TestKillProcessUnderLoad(t *testing.T) {
 	if rows != want || distinct != want {
 		t.Fatalf("stored %d rows (%d distinct), want exactly %d", rows, distinct, want)
 	}
+	// Metered usage equals what was sent, to the event and the byte, across
+	// the kills and redeliveries: every event is {"message":"sX-bY-eZ","level":"info"},
+	// counted as 16 + len(message) + len("info") bytes.
+	var wantBytes uint64
+	for s := 0; s < senders; s++ {
+		for b := 0; b < batches; b++ {
+			for e := 0; e < perBatch; e++ {
+				wantBytes += uint64(16 + len(fmt.Sprintf("s%d-b%d-e%d", s, b, e)) + len("info"))
+			}
+		}
+	}
+	var usedEvents, usedBytes uint64
+	if err := conn.QueryRow(context.Background(), "SELECT sum(events), sum(bytes) FROM usage_hourly").Scan(&usedEvents, &usedBytes); err != nil {
+		t.Fatal(err)
+	}
+	if usedEvents != want || usedBytes != wantBytes {
+		t.Fatalf("usage %d events / %d bytes, want %d / %d", usedEvents, usedBytes, want, wantBytes)
+	}
 }
 
 func postOnce(base, key, idem, body string) bool {
