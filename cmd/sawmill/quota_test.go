@@ -261,3 +261,48 @@ func TestRateLimitTwoEdges(t *testing.T) {
 		t.Fatalf("never refused with Retry-After and RateLimit-* headers (refused %d)", refused.Load())
 	}
 }
+
+// A paid plan accrues overage up to the tenant's spend cap, then is refused;
+// the usage API shows where the tenant stands.
+func TestSpendCapAndUsageStatus(t *testing.T) {
+	n1, _ := twoNodes(t, `{"default":"paid","plans":[{"name":"paid","price_cents":900,"monthly_events":200,
+		"monthly_bytes":1073741824,"overage_cents_per_million_events":1000000,"retention_days":7,"max_query_days":7}]}`, nil)
+	c := client{t: t, base: "http://" + n1.Server.HTTPAddr()}
+	a := c.signup("cap@c.example")
+	// 1,000,000 cents per million events: one cent per extra event.
+	if code, m := c.do("PUT", "/v1/spend-cap", a.token, map[string]any{"spend_cap_cents": 300}); code != 200 || m["spend_cap_cents"] != "300" {
+		t.Fatalf("set spend cap: %d %v", code, m)
+	}
+	if code, _ := c.do("PUT", "/v1/spend-cap", a.key, map[string]any{"spend_cap_cents": 1}); code != 403 {
+		t.Fatalf("spend cap with an ingest key: %d", code)
+	}
+	batch := strings.Repeat(`{"message":"billed"}`+"\n", 50)
+	var accepted int
+	var refusal map[string]any
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && refusal == nil; {
+		code, m := c.do("POST", "/v1/ingest", a.key, batch)
+		switch code {
+		case 200:
+			accepted += 50
+			time.Sleep(20 * time.Millisecond)
+		case 429:
+			refusal = m
+		default:
+			t.Fatalf("ingest: %d %v", code, m)
+		}
+	}
+	if refusal == nil || refusal["details"].(map[string]any)["quota"] != "spend_cap" {
+		t.Fatalf("never refused by the spend cap (accepted %d): %v", accepted, refusal)
+	}
+	t.Logf("included 200 events, cap 300 cents at 1 cent per extra event: accepted %d before the cap bit", accepted)
+	if accepted < 500 {
+		t.Fatalf("refused after %d events, before the cap of 200 + 300 was reached", accepted)
+	}
+	now := time.Now().UTC()
+	q := "/v1/usage?from=" + now.Add(-time.Hour).Format(time.RFC3339) + "&to=" + now.Add(time.Hour).Format(time.RFC3339)
+	_, m := c.do("GET", q, a.key, nil)
+	st, _ := m["quota"].(map[string]any)
+	if st == nil || st["spend_cap_cents"] != "300" || st["hard_cap"] != false || st["events_limit"] != "200" || st["overage_cents"] == "0" {
+		t.Fatalf("usage quota status: %v", m["quota"])
+	}
+}

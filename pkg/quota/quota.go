@@ -31,6 +31,11 @@ type State struct {
 	EventsLimit int64     `json:"events_limit"` // included per period
 	BytesLimit  int64     `json:"bytes_limit"`
 	HardCap     bool      `json:"hard_cap"`
+	// Overage prices and the tenant's spend cap (0: none): a tenant without
+	// a hard cap is refused once its overage reaches the cap.
+	OverageCentsPerMillionEvents int64 `json:"overage_cents_per_million_events,omitempty"`
+	OverageCentsPerGB            int64 `json:"overage_cents_per_gb,omitempty"`
+	SpendCapCents                int64 `json:"spend_cap_cents,omitempty"`
 	// The plan's rate limits (0: none), enforced by RateLimiter.
 	EventsPerSecond int64 `json:"events_per_second"`
 	BytesPerSecond  int64 `json:"bytes_per_second"`
@@ -49,6 +54,19 @@ func (s State) Percent() int {
 		p = max(p, int(s.BytesUsed*100/s.BytesLimit))
 	}
 	return p
+}
+
+// OverageCents is what the used volume beyond the included one costs, in
+// cents, rounded up (the same arithmetic as plan.Plan.Overage).
+func (s State) OverageCents() int64 {
+	var c int64
+	if x := s.EventsUsed - s.EventsLimit; x > 0 {
+		c += (x*s.OverageCentsPerMillionEvents + 999_999) / 1_000_000
+	}
+	if x := s.BytesUsed - s.BytesLimit; x > 0 {
+		c += (x*s.OverageCentsPerGB + (1 << 30) - 1) / (1 << 30)
+	}
+	return c
 }
 
 // Warning is published when a tenant crosses 80% or 100% of a quota.
@@ -188,7 +206,13 @@ func (t *Table) Admit(tenant string, now time.Time) Decision {
 		return Decision{Allowed: true}
 	}
 	d := Decision{Allowed: true, Known: true, State: st}
-	if !st.HardCap || !now.Before(st.PeriodEnd) {
+	if !now.Before(st.PeriodEnd) {
+		return d
+	}
+	if !st.HardCap {
+		if st.SpendCapCents > 0 && st.OverageCents() >= st.SpendCapCents {
+			d.Allowed, d.Quota = false, "spend_cap"
+		}
 		return d
 	}
 	switch {

@@ -76,3 +76,33 @@ func TestPercent(t *testing.T) {
 		t.Fatalf("percent %d", s.Percent())
 	}
 }
+
+func TestSpendCap(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	st := State{TenantID: "t1", PeriodEnd: now.Add(time.Hour), EventsLimit: 1_000_000, EventsUsed: 3_000_000,
+		OverageCentsPerMillionEvents: 40, BytesLimit: 1 << 30}
+	if c := st.OverageCents(); c != 80 {
+		t.Fatalf("overage %d cents, want 80", c)
+	}
+	tbl := NewTable()
+	put := func(s State) {
+		b, _ := json.Marshal(s)
+		tbl.Apply(s.TenantID, b, false)
+	}
+	put(st)
+	if d := tbl.Admit("t1", now); !d.Allowed {
+		t.Fatalf("no cap: %+v", d)
+	}
+	st.SpendCapCents = 100
+	put(st)
+	if d := tbl.Admit("t1", now); !d.Allowed {
+		t.Fatalf("under the cap: %+v", d)
+	}
+	tbl.Record("t1", 500_000, 0) // 20 cents more: the cap is reached
+	if d := tbl.Admit("t1", now); d.Allowed || d.Quota != "spend_cap" {
+		t.Fatalf("cap reached: %+v", d)
+	}
+	if d := tbl.Admit("t1", st.PeriodEnd); !d.Allowed {
+		t.Fatalf("next period: %+v", d)
+	}
+}

@@ -27,6 +27,9 @@ type Tenant struct {
 	// PlanChanges records every plan change after signup, oldest first,
 	// for prorated invoices.
 	PlanChanges []PlanChange `json:"plan_changes,omitempty"`
+	// SpendCapCents caps the overage a paid plan may accrue per period
+	// (0: none); once reached, ingest is refused until the period ends.
+	SpendCapCents int64 `json:"spend_cap_cents,omitempty"`
 	// Suspended tenants are refused ingest and queries (operator action).
 	Suspended       bool   `json:"suspended,omitempty"`
 	SuspendedReason string `json:"suspended_reason,omitempty"`

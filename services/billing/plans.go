@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -10,6 +11,7 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/apierr"
 	"github.com/sawmillhq/sawmill/pkg/auth"
 	"github.com/sawmillhq/sawmill/pkg/plan"
+	"github.com/sawmillhq/sawmill/pkg/quota"
 	"github.com/sawmillhq/sawmill/pkg/store"
 	"github.com/sawmillhq/sawmill/pkg/tenant"
 )
@@ -71,6 +73,17 @@ func (b *billingAPI) GetUsage(ctx context.Context, req *sawmillv1.GetUsageReques
 	var t tenant.Tenant
 	if found, err := getJSON(ctx, b.s.bus.Tenants, p.TenantID, &t); err == nil && found {
 		resp.Plan = t.Plan
+	}
+	if e, err := b.s.bus.Quotas.Get(ctx, p.TenantID); err == nil {
+		var st quota.State
+		if json.Unmarshal(e.Value(), &st) == nil {
+			resp.Quota = &sawmillv1.QuotaStatus{
+				PeriodStart: timestamppb.New(st.PeriodStart), PeriodEnd: timestamppb.New(st.PeriodEnd),
+				EventsUsed: st.EventsUsed, EventsLimit: st.EventsLimit, BytesUsed: st.BytesUsed, BytesLimit: st.BytesLimit,
+				Percent: int32(st.Percent()), Warned: int32(st.Warned), HardCap: st.HardCap,
+				OverageCents: st.OverageCents(), SpendCapCents: st.SpendCapCents,
+			}
+		}
 	}
 	for _, r := range rows {
 		resp.Periods = append(resp.Periods, &sawmillv1.UsagePeriod{Start: timestamppb.New(r.Start), Events: int64(r.Events), Bytes: int64(r.Bytes)})

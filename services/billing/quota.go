@@ -171,7 +171,10 @@ func (q *quotaKeeper) publish(ctx context.Context) {
 	q.mu.Lock()
 	for id, prev := range q.usage {
 		t, ok := q.tenants.Get(id)
-		if !ok || !prev.dirty || t.Deleted {
+		// A plan or spend cap change is republished at once, not at the
+		// next report.
+		changed := t.Plan != prev.written.Plan || t.SpendCapCents != prev.written.SpendCapCents
+		if !ok || t.Deleted || !prev.dirty && !changed {
 			continue
 		}
 		// Roll the record over if the period ended since the last report:
@@ -188,7 +191,9 @@ func (q *quotaKeeper) publish(ctx context.Context) {
 			BytesUsed:   max(u.stored.Bytes+u.since.Bytes, u.reported.Bytes),
 			EventsLimit: p.MonthlyEvents, BytesLimit: p.MonthlyBytes, HardCap: p.HardCap,
 			EventsPerSecond: p.EventsPerSecond, BytesPerSecond: p.BytesPerSecond,
-			Warned: u.written.Warned, UpdatedAt: now,
+			OverageCentsPerMillionEvents: p.OverageCentsPerMillionEvents, OverageCentsPerGB: p.OverageCentsPerGB,
+			SpendCapCents: t.SpendCapCents,
+			Warned:        u.written.Warned, UpdatedAt: now,
 		}
 		if !u.written.PeriodStart.Equal(start) {
 			st.Warned = 0

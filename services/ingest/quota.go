@@ -95,6 +95,12 @@ func (e *Edge) admit(tenantID string) error {
 	}
 	quotaRefused.Inc()
 	st := d.State
+	if d.Quota == "spend_cap" {
+		return apierr.New(apierr.RateLimited, "the overage spend cap of %d cents for this period is reached; it resets at %s (raise it with PUT /v1/spend-cap)",
+			st.SpendCapCents, st.PeriodEnd.Format(time.RFC3339)).
+			Retry(st.PeriodEnd.Sub(now)).
+			WithDetails(map[string]any{"quota": "spend_cap", "limit": st.SpendCapCents, "plan": st.Plan, "resets_at": st.PeriodEnd.Format(time.RFC3339)})
+	}
 	limit := st.EventsLimit
 	if d.Quota == "bytes" {
 		limit = st.BytesLimit

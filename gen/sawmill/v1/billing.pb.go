@@ -399,7 +399,10 @@ type GetUsageResponse struct {
 	// Sum of events over the periods.
 	TotalEvents int64 `protobuf:"varint,3,opt,name=total_events,json=totalEvents,proto3" json:"total_events,omitempty"`
 	// Sum of bytes over the periods.
-	TotalBytes    int64 `protobuf:"varint,4,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	TotalBytes int64 `protobuf:"varint,4,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	// Where the tenant stands in its current billing period; absent until
+	// billing has computed it.
+	Quota         *QuotaStatus `protobuf:"bytes,5,opt,name=quota,proto3" json:"quota,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -462,6 +465,241 @@ func (x *GetUsageResponse) GetTotalBytes() int64 {
 	return 0
 }
 
+func (x *GetUsageResponse) GetQuota() *QuotaStatus {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+// QuotaStatus is a tenant's quota in its current billing period.
+type QuotaStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The billing period, [start, end).
+	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	// End of the period: when a hard cap resets.
+	PeriodEnd *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_end,json=periodEnd,proto3" json:"period_end,omitempty"`
+	// Events used this period (estimate between reconciliations).
+	EventsUsed int64 `protobuf:"varint,3,opt,name=events_used,json=eventsUsed,proto3" json:"events_used,omitempty"`
+	// Events included per period.
+	EventsLimit int64 `protobuf:"varint,4,opt,name=events_limit,json=eventsLimit,proto3" json:"events_limit,omitempty"`
+	// Bytes used this period.
+	BytesUsed int64 `protobuf:"varint,5,opt,name=bytes_used,json=bytesUsed,proto3" json:"bytes_used,omitempty"`
+	// Bytes included per period.
+	BytesLimit int64 `protobuf:"varint,6,opt,name=bytes_limit,json=bytesLimit,proto3" json:"bytes_limit,omitempty"`
+	// Share of the more-used quota consumed, in percent.
+	Percent int32 `protobuf:"varint,7,opt,name=percent,proto3" json:"percent,omitempty"`
+	// Highest warning published this period: 0, 80 or 100.
+	Warned int32 `protobuf:"varint,8,opt,name=warned,proto3" json:"warned,omitempty"`
+	// Whether ingest is refused beyond the included volume.
+	HardCap bool `protobuf:"varint,9,opt,name=hard_cap,json=hardCap,proto3" json:"hard_cap,omitempty"`
+	// Overage accrued so far this period, in cents.
+	OverageCents int64 `protobuf:"varint,10,opt,name=overage_cents,json=overageCents,proto3" json:"overage_cents,omitempty"`
+	// The tenant's spend cap on overage per period, in cents; 0: none.
+	SpendCapCents int64 `protobuf:"varint,11,opt,name=spend_cap_cents,json=spendCapCents,proto3" json:"spend_cap_cents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaStatus) Reset() {
+	*x = QuotaStatus{}
+	mi := &file_sawmill_v1_billing_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaStatus) ProtoMessage() {}
+
+func (x *QuotaStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_billing_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaStatus.ProtoReflect.Descriptor instead.
+func (*QuotaStatus) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *QuotaStatus) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *QuotaStatus) GetPeriodEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEnd
+	}
+	return nil
+}
+
+func (x *QuotaStatus) GetEventsUsed() int64 {
+	if x != nil {
+		return x.EventsUsed
+	}
+	return 0
+}
+
+func (x *QuotaStatus) GetEventsLimit() int64 {
+	if x != nil {
+		return x.EventsLimit
+	}
+	return 0
+}
+
+func (x *QuotaStatus) GetBytesUsed() int64 {
+	if x != nil {
+		return x.BytesUsed
+	}
+	return 0
+}
+
+func (x *QuotaStatus) GetBytesLimit() int64 {
+	if x != nil {
+		return x.BytesLimit
+	}
+	return 0
+}
+
+func (x *QuotaStatus) GetPercent() int32 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+func (x *QuotaStatus) GetWarned() int32 {
+	if x != nil {
+		return x.Warned
+	}
+	return 0
+}
+
+func (x *QuotaStatus) GetHardCap() bool {
+	if x != nil {
+		return x.HardCap
+	}
+	return false
+}
+
+func (x *QuotaStatus) GetOverageCents() int64 {
+	if x != nil {
+		return x.OverageCents
+	}
+	return 0
+}
+
+func (x *QuotaStatus) GetSpendCapCents() int64 {
+	if x != nil {
+		return x.SpendCapCents
+	}
+	return 0
+}
+
+// SetSpendCapRequest is the input of BillingService.SetSpendCap.
+type SetSpendCapRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most overage per period, in cents; 0 removes the cap.
+	SpendCapCents int64 `protobuf:"varint,1,opt,name=spend_cap_cents,json=spendCapCents,proto3" json:"spend_cap_cents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSpendCapRequest) Reset() {
+	*x = SetSpendCapRequest{}
+	mi := &file_sawmill_v1_billing_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSpendCapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSpendCapRequest) ProtoMessage() {}
+
+func (x *SetSpendCapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_billing_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSpendCapRequest.ProtoReflect.Descriptor instead.
+func (*SetSpendCapRequest) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetSpendCapRequest) GetSpendCapCents() int64 {
+	if x != nil {
+		return x.SpendCapCents
+	}
+	return 0
+}
+
+// SetSpendCapResponse is the output of BillingService.SetSpendCap.
+type SetSpendCapResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cap now in force, in cents; 0: none.
+	SpendCapCents int64 `protobuf:"varint,1,opt,name=spend_cap_cents,json=spendCapCents,proto3" json:"spend_cap_cents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSpendCapResponse) Reset() {
+	*x = SetSpendCapResponse{}
+	mi := &file_sawmill_v1_billing_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSpendCapResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSpendCapResponse) ProtoMessage() {}
+
+func (x *SetSpendCapResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sawmill_v1_billing_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSpendCapResponse.ProtoReflect.Descriptor instead.
+func (*SetSpendCapResponse) Descriptor() ([]byte, []int) {
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetSpendCapResponse) GetSpendCapCents() int64 {
+	if x != nil {
+		return x.SpendCapCents
+	}
+	return 0
+}
+
 // ListInvoicesRequest is the input of BillingService.ListInvoices.
 type ListInvoicesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -471,7 +709,7 @@ type ListInvoicesRequest struct {
 
 func (x *ListInvoicesRequest) Reset() {
 	*x = ListInvoicesRequest{}
-	mi := &file_sawmill_v1_billing_proto_msgTypes[6]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +721,7 @@ func (x *ListInvoicesRequest) String() string {
 func (*ListInvoicesRequest) ProtoMessage() {}
 
 func (x *ListInvoicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_billing_proto_msgTypes[6]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +734,7 @@ func (x *ListInvoicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoicesRequest.ProtoReflect.Descriptor instead.
 func (*ListInvoicesRequest) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{6}
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{9}
 }
 
 // ListInvoicesResponse is the output of BillingService.ListInvoices.
@@ -510,7 +748,7 @@ type ListInvoicesResponse struct {
 
 func (x *ListInvoicesResponse) Reset() {
 	*x = ListInvoicesResponse{}
-	mi := &file_sawmill_v1_billing_proto_msgTypes[7]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +760,7 @@ func (x *ListInvoicesResponse) String() string {
 func (*ListInvoicesResponse) ProtoMessage() {}
 
 func (x *ListInvoicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_billing_proto_msgTypes[7]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +773,7 @@ func (x *ListInvoicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoicesResponse.ProtoReflect.Descriptor instead.
 func (*ListInvoicesResponse) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{7}
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListInvoicesResponse) GetInvoices() []*Invoice {
@@ -556,7 +794,7 @@ type GetInvoiceRequest struct {
 
 func (x *GetInvoiceRequest) Reset() {
 	*x = GetInvoiceRequest{}
-	mi := &file_sawmill_v1_billing_proto_msgTypes[8]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +806,7 @@ func (x *GetInvoiceRequest) String() string {
 func (*GetInvoiceRequest) ProtoMessage() {}
 
 func (x *GetInvoiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_billing_proto_msgTypes[8]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +819,7 @@ func (x *GetInvoiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInvoiceRequest.ProtoReflect.Descriptor instead.
 func (*GetInvoiceRequest) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{8}
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetInvoiceRequest) GetId() string {
@@ -623,7 +861,7 @@ type Invoice struct {
 
 func (x *Invoice) Reset() {
 	*x = Invoice{}
-	mi := &file_sawmill_v1_billing_proto_msgTypes[9]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +873,7 @@ func (x *Invoice) String() string {
 func (*Invoice) ProtoMessage() {}
 
 func (x *Invoice) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_billing_proto_msgTypes[9]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +886,7 @@ func (x *Invoice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invoice.ProtoReflect.Descriptor instead.
 func (*Invoice) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{9}
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Invoice) GetId() string {
@@ -747,7 +985,7 @@ type InvoiceLine struct {
 
 func (x *InvoiceLine) Reset() {
 	*x = InvoiceLine{}
-	mi := &file_sawmill_v1_billing_proto_msgTypes[10]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +997,7 @@ func (x *InvoiceLine) String() string {
 func (*InvoiceLine) ProtoMessage() {}
 
 func (x *InvoiceLine) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_billing_proto_msgTypes[10]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +1010,7 @@ func (x *InvoiceLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvoiceLine.ProtoReflect.Descriptor instead.
 func (*InvoiceLine) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{10}
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *InvoiceLine) GetDescription() string {
@@ -821,7 +1059,7 @@ type ChangePlanRequest struct {
 
 func (x *ChangePlanRequest) Reset() {
 	*x = ChangePlanRequest{}
-	mi := &file_sawmill_v1_billing_proto_msgTypes[11]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1071,7 @@ func (x *ChangePlanRequest) String() string {
 func (*ChangePlanRequest) ProtoMessage() {}
 
 func (x *ChangePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_billing_proto_msgTypes[11]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1084,7 @@ func (x *ChangePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePlanRequest.ProtoReflect.Descriptor instead.
 func (*ChangePlanRequest) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{11}
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ChangePlanRequest) GetPlan() string {
@@ -871,7 +1109,7 @@ type ChangePlanResponse struct {
 
 func (x *ChangePlanResponse) Reset() {
 	*x = ChangePlanResponse{}
-	mi := &file_sawmill_v1_billing_proto_msgTypes[12]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1121,7 @@ func (x *ChangePlanResponse) String() string {
 func (*ChangePlanResponse) ProtoMessage() {}
 
 func (x *ChangePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sawmill_v1_billing_proto_msgTypes[12]
+	mi := &file_sawmill_v1_billing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1134,7 @@ func (x *ChangePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePlanResponse.ProtoReflect.Descriptor instead.
 func (*ChangePlanResponse) Descriptor() ([]byte, []int) {
-	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{12}
+	return file_sawmill_v1_billing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ChangePlanResponse) GetPlan() string {
@@ -953,13 +1191,35 @@ const file_sawmill_v1_billing_proto_rawDesc = "" +
 	"\vUsagePeriod\x120\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x16\n" +
 	"\x06events\x18\x02 \x01(\x03R\x06events\x12\x14\n" +
-	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\"\x9d\x01\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\"\xcc\x01\n" +
 	"\x10GetUsageResponse\x12\x12\n" +
 	"\x04plan\x18\x01 \x01(\tR\x04plan\x121\n" +
 	"\aperiods\x18\x02 \x03(\v2\x17.sawmill.v1.UsagePeriodR\aperiods\x12!\n" +
 	"\ftotal_events\x18\x03 \x01(\x03R\vtotalEvents\x12\x1f\n" +
 	"\vtotal_bytes\x18\x04 \x01(\x03R\n" +
-	"totalBytes\"\x15\n" +
+	"totalBytes\x12-\n" +
+	"\x05quota\x18\x05 \x01(\v2\x17.sawmill.v1.QuotaStatusR\x05quota\"\xa5\x03\n" +
+	"\vQuotaStatus\x12=\n" +
+	"\fperiod_start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x129\n" +
+	"\n" +
+	"period_end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tperiodEnd\x12\x1f\n" +
+	"\vevents_used\x18\x03 \x01(\x03R\n" +
+	"eventsUsed\x12!\n" +
+	"\fevents_limit\x18\x04 \x01(\x03R\veventsLimit\x12\x1d\n" +
+	"\n" +
+	"bytes_used\x18\x05 \x01(\x03R\tbytesUsed\x12\x1f\n" +
+	"\vbytes_limit\x18\x06 \x01(\x03R\n" +
+	"bytesLimit\x12\x18\n" +
+	"\apercent\x18\a \x01(\x05R\apercent\x12\x16\n" +
+	"\x06warned\x18\b \x01(\x05R\x06warned\x12\x19\n" +
+	"\bhard_cap\x18\t \x01(\bR\ahardCap\x12#\n" +
+	"\roverage_cents\x18\n" +
+	" \x01(\x03R\foverageCents\x12&\n" +
+	"\x0fspend_cap_cents\x18\v \x01(\x03R\rspendCapCents\"<\n" +
+	"\x12SetSpendCapRequest\x12&\n" +
+	"\x0fspend_cap_cents\x18\x01 \x01(\x03R\rspendCapCents\"=\n" +
+	"\x13SetSpendCapResponse\x12&\n" +
+	"\x0fspend_cap_cents\x18\x01 \x01(\x03R\rspendCapCents\"\x15\n" +
 	"\x13ListInvoicesRequest\"G\n" +
 	"\x14ListInvoicesResponse\x12/\n" +
 	"\binvoices\x18\x01 \x03(\v2\x13.sawmill.v1.InvoiceR\binvoices\"#\n" +
@@ -992,7 +1252,7 @@ const file_sawmill_v1_billing_proto_rawDesc = "" +
 	"\x12ChangePlanResponse\x12\x12\n" +
 	"\x04plan\x18\x01 \x01(\tR\x04plan\x12=\n" +
 	"\feffective_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\veffectiveAt\x12\x1c\n" +
-	"\tproration\x18\x03 \x01(\tR\tproration2\x83\x03\n" +
+	"\tproration\x18\x03 \x01(\tR\tproration2\xd3\x03\n" +
 	"\x0eBillingService\x12H\n" +
 	"\tListPlans\x12\x1c.sawmill.v1.ListPlansRequest\x1a\x1d.sawmill.v1.ListPlansResponse\x12E\n" +
 	"\bGetUsage\x12\x1b.sawmill.v1.GetUsageRequest\x1a\x1c.sawmill.v1.GetUsageResponse\x12Q\n" +
@@ -1000,7 +1260,8 @@ const file_sawmill_v1_billing_proto_rawDesc = "" +
 	"\n" +
 	"GetInvoice\x12\x1d.sawmill.v1.GetInvoiceRequest\x1a\x13.sawmill.v1.Invoice\x12K\n" +
 	"\n" +
-	"ChangePlan\x12\x1d.sawmill.v1.ChangePlanRequest\x1a\x1e.sawmill.v1.ChangePlanResponseB7Z5github.com/sawmillhq/sawmill/gen/sawmill/v1;sawmillv1b\x06proto3"
+	"ChangePlan\x12\x1d.sawmill.v1.ChangePlanRequest\x1a\x1e.sawmill.v1.ChangePlanResponse\x12N\n" +
+	"\vSetSpendCap\x12\x1e.sawmill.v1.SetSpendCapRequest\x1a\x1f.sawmill.v1.SetSpendCapResponseB7Z5github.com/sawmillhq/sawmill/gen/sawmill/v1;sawmillv1b\x06proto3"
 
 var (
 	file_sawmill_v1_billing_proto_rawDescOnce sync.Once
@@ -1014,7 +1275,7 @@ func file_sawmill_v1_billing_proto_rawDescGZIP() []byte {
 	return file_sawmill_v1_billing_proto_rawDescData
 }
 
-var file_sawmill_v1_billing_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_sawmill_v1_billing_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_sawmill_v1_billing_proto_goTypes = []any{
 	(*Plan)(nil),                  // 0: sawmill.v1.Plan
 	(*ListPlansRequest)(nil),      // 1: sawmill.v1.ListPlansRequest
@@ -1022,42 +1283,50 @@ var file_sawmill_v1_billing_proto_goTypes = []any{
 	(*GetUsageRequest)(nil),       // 3: sawmill.v1.GetUsageRequest
 	(*UsagePeriod)(nil),           // 4: sawmill.v1.UsagePeriod
 	(*GetUsageResponse)(nil),      // 5: sawmill.v1.GetUsageResponse
-	(*ListInvoicesRequest)(nil),   // 6: sawmill.v1.ListInvoicesRequest
-	(*ListInvoicesResponse)(nil),  // 7: sawmill.v1.ListInvoicesResponse
-	(*GetInvoiceRequest)(nil),     // 8: sawmill.v1.GetInvoiceRequest
-	(*Invoice)(nil),               // 9: sawmill.v1.Invoice
-	(*InvoiceLine)(nil),           // 10: sawmill.v1.InvoiceLine
-	(*ChangePlanRequest)(nil),     // 11: sawmill.v1.ChangePlanRequest
-	(*ChangePlanResponse)(nil),    // 12: sawmill.v1.ChangePlanResponse
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*QuotaStatus)(nil),           // 6: sawmill.v1.QuotaStatus
+	(*SetSpendCapRequest)(nil),    // 7: sawmill.v1.SetSpendCapRequest
+	(*SetSpendCapResponse)(nil),   // 8: sawmill.v1.SetSpendCapResponse
+	(*ListInvoicesRequest)(nil),   // 9: sawmill.v1.ListInvoicesRequest
+	(*ListInvoicesResponse)(nil),  // 10: sawmill.v1.ListInvoicesResponse
+	(*GetInvoiceRequest)(nil),     // 11: sawmill.v1.GetInvoiceRequest
+	(*Invoice)(nil),               // 12: sawmill.v1.Invoice
+	(*InvoiceLine)(nil),           // 13: sawmill.v1.InvoiceLine
+	(*ChangePlanRequest)(nil),     // 14: sawmill.v1.ChangePlanRequest
+	(*ChangePlanResponse)(nil),    // 15: sawmill.v1.ChangePlanResponse
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_sawmill_v1_billing_proto_depIdxs = []int32{
 	0,  // 0: sawmill.v1.ListPlansResponse.plans:type_name -> sawmill.v1.Plan
-	13, // 1: sawmill.v1.GetUsageRequest.from:type_name -> google.protobuf.Timestamp
-	13, // 2: sawmill.v1.GetUsageRequest.to:type_name -> google.protobuf.Timestamp
-	13, // 3: sawmill.v1.UsagePeriod.start:type_name -> google.protobuf.Timestamp
+	16, // 1: sawmill.v1.GetUsageRequest.from:type_name -> google.protobuf.Timestamp
+	16, // 2: sawmill.v1.GetUsageRequest.to:type_name -> google.protobuf.Timestamp
+	16, // 3: sawmill.v1.UsagePeriod.start:type_name -> google.protobuf.Timestamp
 	4,  // 4: sawmill.v1.GetUsageResponse.periods:type_name -> sawmill.v1.UsagePeriod
-	9,  // 5: sawmill.v1.ListInvoicesResponse.invoices:type_name -> sawmill.v1.Invoice
-	13, // 6: sawmill.v1.Invoice.period_start:type_name -> google.protobuf.Timestamp
-	13, // 7: sawmill.v1.Invoice.period_end:type_name -> google.protobuf.Timestamp
-	10, // 8: sawmill.v1.Invoice.lines:type_name -> sawmill.v1.InvoiceLine
-	13, // 9: sawmill.v1.Invoice.issued_at:type_name -> google.protobuf.Timestamp
-	13, // 10: sawmill.v1.ChangePlanResponse.effective_at:type_name -> google.protobuf.Timestamp
-	1,  // 11: sawmill.v1.BillingService.ListPlans:input_type -> sawmill.v1.ListPlansRequest
-	3,  // 12: sawmill.v1.BillingService.GetUsage:input_type -> sawmill.v1.GetUsageRequest
-	6,  // 13: sawmill.v1.BillingService.ListInvoices:input_type -> sawmill.v1.ListInvoicesRequest
-	8,  // 14: sawmill.v1.BillingService.GetInvoice:input_type -> sawmill.v1.GetInvoiceRequest
-	11, // 15: sawmill.v1.BillingService.ChangePlan:input_type -> sawmill.v1.ChangePlanRequest
-	2,  // 16: sawmill.v1.BillingService.ListPlans:output_type -> sawmill.v1.ListPlansResponse
-	5,  // 17: sawmill.v1.BillingService.GetUsage:output_type -> sawmill.v1.GetUsageResponse
-	7,  // 18: sawmill.v1.BillingService.ListInvoices:output_type -> sawmill.v1.ListInvoicesResponse
-	9,  // 19: sawmill.v1.BillingService.GetInvoice:output_type -> sawmill.v1.Invoice
-	12, // 20: sawmill.v1.BillingService.ChangePlan:output_type -> sawmill.v1.ChangePlanResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 5: sawmill.v1.GetUsageResponse.quota:type_name -> sawmill.v1.QuotaStatus
+	16, // 6: sawmill.v1.QuotaStatus.period_start:type_name -> google.protobuf.Timestamp
+	16, // 7: sawmill.v1.QuotaStatus.period_end:type_name -> google.protobuf.Timestamp
+	12, // 8: sawmill.v1.ListInvoicesResponse.invoices:type_name -> sawmill.v1.Invoice
+	16, // 9: sawmill.v1.Invoice.period_start:type_name -> google.protobuf.Timestamp
+	16, // 10: sawmill.v1.Invoice.period_end:type_name -> google.protobuf.Timestamp
+	13, // 11: sawmill.v1.Invoice.lines:type_name -> sawmill.v1.InvoiceLine
+	16, // 12: sawmill.v1.Invoice.issued_at:type_name -> google.protobuf.Timestamp
+	16, // 13: sawmill.v1.ChangePlanResponse.effective_at:type_name -> google.protobuf.Timestamp
+	1,  // 14: sawmill.v1.BillingService.ListPlans:input_type -> sawmill.v1.ListPlansRequest
+	3,  // 15: sawmill.v1.BillingService.GetUsage:input_type -> sawmill.v1.GetUsageRequest
+	9,  // 16: sawmill.v1.BillingService.ListInvoices:input_type -> sawmill.v1.ListInvoicesRequest
+	11, // 17: sawmill.v1.BillingService.GetInvoice:input_type -> sawmill.v1.GetInvoiceRequest
+	14, // 18: sawmill.v1.BillingService.ChangePlan:input_type -> sawmill.v1.ChangePlanRequest
+	7,  // 19: sawmill.v1.BillingService.SetSpendCap:input_type -> sawmill.v1.SetSpendCapRequest
+	2,  // 20: sawmill.v1.BillingService.ListPlans:output_type -> sawmill.v1.ListPlansResponse
+	5,  // 21: sawmill.v1.BillingService.GetUsage:output_type -> sawmill.v1.GetUsageResponse
+	10, // 22: sawmill.v1.BillingService.ListInvoices:output_type -> sawmill.v1.ListInvoicesResponse
+	12, // 23: sawmill.v1.BillingService.GetInvoice:output_type -> sawmill.v1.Invoice
+	15, // 24: sawmill.v1.BillingService.ChangePlan:output_type -> sawmill.v1.ChangePlanResponse
+	8,  // 25: sawmill.v1.BillingService.SetSpendCap:output_type -> sawmill.v1.SetSpendCapResponse
+	20, // [20:26] is the sub-list for method output_type
+	14, // [14:20] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_sawmill_v1_billing_proto_init() }
@@ -1071,7 +1340,7 @@ func file_sawmill_v1_billing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sawmill_v1_billing_proto_rawDesc), len(file_sawmill_v1_billing_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

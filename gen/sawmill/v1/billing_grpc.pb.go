@@ -26,6 +26,7 @@ const (
 	BillingService_ListInvoices_FullMethodName = "/sawmill.v1.BillingService/ListInvoices"
 	BillingService_GetInvoice_FullMethodName   = "/sawmill.v1.BillingService/GetInvoice"
 	BillingService_ChangePlan_FullMethodName   = "/sawmill.v1.BillingService/ChangePlan"
+	BillingService_SetSpendCap_FullMethodName  = "/sawmill.v1.BillingService/SetSpendCap"
 )
 
 // BillingServiceClient is the client API for BillingService service.
@@ -48,6 +49,10 @@ type BillingServiceClient interface {
 	// ChangePlan moves the caller's tenant to another plan, with the
 	// documented proration. Admin scope.
 	ChangePlan(ctx context.Context, in *ChangePlanRequest, opts ...grpc.CallOption) (*ChangePlanResponse, error)
+	// SetSpendCap limits what a paid plan may accrue in overage per period:
+	// once reached, ingest is refused like a hard cap until the period ends.
+	// 0 removes the cap. Admin scope.
+	SetSpendCap(ctx context.Context, in *SetSpendCapRequest, opts ...grpc.CallOption) (*SetSpendCapResponse, error)
 }
 
 type billingServiceClient struct {
@@ -108,6 +113,16 @@ func (c *billingServiceClient) ChangePlan(ctx context.Context, in *ChangePlanReq
 	return out, nil
 }
 
+func (c *billingServiceClient) SetSpendCap(ctx context.Context, in *SetSpendCapRequest, opts ...grpc.CallOption) (*SetSpendCapResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetSpendCapResponse)
+	err := c.cc.Invoke(ctx, BillingService_SetSpendCap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BillingServiceServer is the server API for BillingService service.
 // All implementations must embed UnimplementedBillingServiceServer
 // for forward compatibility.
@@ -128,6 +143,10 @@ type BillingServiceServer interface {
 	// ChangePlan moves the caller's tenant to another plan, with the
 	// documented proration. Admin scope.
 	ChangePlan(context.Context, *ChangePlanRequest) (*ChangePlanResponse, error)
+	// SetSpendCap limits what a paid plan may accrue in overage per period:
+	// once reached, ingest is refused like a hard cap until the period ends.
+	// 0 removes the cap. Admin scope.
+	SetSpendCap(context.Context, *SetSpendCapRequest) (*SetSpendCapResponse, error)
 	mustEmbedUnimplementedBillingServiceServer()
 }
 
@@ -152,6 +171,9 @@ func (UnimplementedBillingServiceServer) GetInvoice(context.Context, *GetInvoice
 }
 func (UnimplementedBillingServiceServer) ChangePlan(context.Context, *ChangePlanRequest) (*ChangePlanResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangePlan not implemented")
+}
+func (UnimplementedBillingServiceServer) SetSpendCap(context.Context, *SetSpendCapRequest) (*SetSpendCapResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSpendCap not implemented")
 }
 func (UnimplementedBillingServiceServer) mustEmbedUnimplementedBillingServiceServer() {}
 func (UnimplementedBillingServiceServer) testEmbeddedByValue()                        {}
@@ -264,6 +286,24 @@ func _BillingService_ChangePlan_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BillingService_SetSpendCap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetSpendCapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BillingServiceServer).SetSpendCap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BillingService_SetSpendCap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BillingServiceServer).SetSpendCap(ctx, req.(*SetSpendCapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BillingService_ServiceDesc is the grpc.ServiceDesc for BillingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -290,6 +330,10 @@ var BillingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ChangePlan",
 			Handler:    _BillingService_ChangePlan_Handler,
+		},
+		{
+			MethodName: "SetSpendCap",
+			Handler:    _BillingService_SetSpendCap_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
