@@ -84,7 +84,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 		})
 	}
 	var tenants *tenant.Directory
-	if dev || cfg.Role == "billing" || cfg.Role == "ingest" {
+	if dev || cfg.Role == "billing" || cfg.Role == "ingest" || cfg.Role == "query" {
 		tenants = tenant.NewDirectory()
 		if err := st.bus.Follow(ctx, st.bus.Tenants, tenants.Apply); err != nil {
 			return st, fmt.Errorf("follow tenants: %w", err)
@@ -150,6 +150,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 	}
 	if dev || cfg.Role == "query" {
 		q := query.New(cfg.Query, log.With("role", "query"), authn, st.store)
+		q.SetTenants(tenants)
 		tailCtx, stopTails := context.WithCancel(ctx)
 		st.stopTails = stopTails
 		q.EnableTail(tailCtx, st.bus, cfg.Tail)

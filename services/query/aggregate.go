@@ -36,13 +36,15 @@ const (
 // request's interval, group_by and aggregations are all empty. Table pipes
 // (sort, limit, fields) in the query apply to the result either way. The
 // req.Limit largest groups by the first aggregation are kept; the others
-// make one more row whose group-by columns are null ("other").
+// make one more row whose group-by columns are null ("other"). With
+// SetTenants, a suspended or deleted tenant is refused (403) and from is
+// clipped to the tenant's retention, as for Search.
 func (s *Service) Aggregate(ctx context.Context, req *sawmillv1.AggregateRequest) (*sawmillv1.AggregateResponse, error) {
 	p, err := s.auth.GRPC(ctx, auth.ScopeQuery)
 	if err != nil {
 		return nil, err
 	}
-	from, to, err := s.timeRange(&sawmillv1.SearchRequest{From: req.GetFrom(), To: req.GetTo()})
+	from, to, err := s.tenantRange(p.TenantID, req)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/auth"
 	"github.com/sawmillhq/sawmill/pkg/server"
 	"github.com/sawmillhq/sawmill/pkg/store"
+	"github.com/sawmillhq/sawmill/pkg/tenant"
 )
 
 // Config configures the query role.
@@ -54,6 +55,10 @@ type Service struct {
 
 	saved *savedState // nil until SetBus: saved searches and dashboards off
 	tail  *tailer     // nil until EnableTail: live tail off
+	// tenants, when set (SetTenants), clips queries to each tenant's
+	// retention and refuses suspended or deleted tenants.
+	tenants *tenant.Directory
+	clock   func() time.Time // nil: time.Now
 }
 
 // New returns the query role.

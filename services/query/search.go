@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 	"github.com/sawmillhq/sawmill/pkg/apierr"
 	"github.com/sawmillhq/sawmill/pkg/auth"
@@ -20,13 +22,16 @@ import (
 // Search returns the newest events matching the query in [from, to), one
 // page at a time. The order (ts_ns, seq, idx) descending is total, so the
 // cursor — the position of the last event returned — never repeats or skips
-// rows, even among events with equal timestamps.
+// rows, even among events with equal timestamps. Each event carries its id
+// (that position, encoded like a cursor) for Context. With SetTenants, a
+// suspended or deleted tenant is refused (403) and from is clipped to the
+// tenant's retention.
 func (s *Service) Search(ctx context.Context, req *sawmillv1.SearchRequest) (*sawmillv1.SearchResponse, error) {
 	p, err := s.auth.GRPC(ctx, auth.ScopeQuery)
 	if err != nil {
 		return nil, err
 	}
-	from, to, err := s.timeRange(req)
+	from, to, err := s.tenantRange(p.TenantID, req)
 	if err != nil {
 		return nil, err
 	}
@@ -51,52 +56,146 @@ func (s *Service) Search(ctx context.Context, req *sawmillv1.SearchRequest) (*sa
 		// "| stats ..." and "| timechart ...": a table, not events.
 		return s.searchTable(ctx, p.TenantID, from, to, q, req)
 	}
-	where, args := q.SQL()
-
-	var sb strings.Builder
-	sb.WriteString("SELECT " + store.EventColumns + " FROM logs WHERE tenant_id = ?")
-	all := []any{p.TenantID}
-	// ts (seconds) prunes partitions and primary-key ranges; ts_ns is exact.
-	sb.WriteString(" AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns < ?")
-	all = append(all, from.Unix(), to.Unix(), from.UnixNano(), to.UnixNano())
+	var after *cursor
 	if c := req.GetCursor(); c != "" {
 		cur, err := decodeCursor(c)
 		if err != nil {
 			return nil, err
 		}
-		sb.WriteString(" AND (ts_ns < ? OR (ts_ns = ? AND (seq < ? OR (seq = ? AND idx < ?))))")
-		all = append(all, cur.tsNs, cur.tsNs, cur.seq, cur.seq, cur.idx)
+		after = &cur
 	}
-	sb.WriteString(" AND (" + where + ")")
-	all = append(all, args...)
-	sb.WriteString(" ORDER BY ts_ns DESC, seq DESC, idx DESC LIMIT " + strconv.Itoa(limit+1))
-
-	rows, err := s.store.Query(ctx, sb.String(), all...)
+	evs, more, err := s.page(ctx, p.TenantID, from, to, after, q, limit)
 	if err != nil {
-		return nil, queryError(ctx, err)
+		return nil, err
 	}
-	defer rows.Close()
 	resp := &sawmillv1.SearchResponse{}
-	var last store.StoredEvent
-	for rows.Next() {
-		ev, err := store.ScanEvent(rows)
-		if err != nil {
-			return nil, apierr.Wrap(err, "scan event")
-		}
-		if len(resp.Events) == limit {
-			resp.NextCursor = encodeCursor(cursor{tsNs: last.Time, seq: last.Seq, idx: last.Idx})
-			break
-		}
-		resp.Events = append(resp.Events, eventpb.ToProto(&ev.Event))
-		last = ev
+	for _, ev := range evs {
+		resp.Events = append(resp.Events, toProto(ev))
 	}
-	if err := rows.Err(); err != nil {
-		return nil, queryError(ctx, err)
+	if more {
+		last := evs[len(evs)-1]
+		resp.NextCursor = encodeCursor(cursor{tsNs: last.Time, seq: last.Seq, idx: last.Idx})
 	}
 	return resp, nil
 }
 
-func (s *Service) timeRange(req *sawmillv1.SearchRequest) (from, to time.Time, err error) {
+// firstWindow is the newest slice of a long range a search looks at
+// first: a query with many matches (level:error over a day) fills its page
+// from the last hour and never scans the rest.
+const firstWindow = time.Hour
+
+// page returns the newest limit events of tenant matching q in [from, to),
+// after the cursor position when after is set, and whether more follow.
+// It finds the positions first, reading only the columns the query tests,
+// newest window first; then it reads whole rows for those positions only
+// (late materialisation: messages, attributes and stacks of rows that do
+// not make the page are never read).
+func (s *Service) page(ctx context.Context, tenant string, from, to time.Time, after *cursor, q *lql.Query, limit int) ([]store.StoredEvent, bool, error) {
+	end := to
+	if after != nil && after.tsNs < end.UnixNano() {
+		end = time.Unix(0, after.tsNs+1)
+	}
+	var pos []cursor
+	if split := end.Add(-firstWindow); end.Sub(from) > 2*firstWindow {
+		newer, err := s.positions(ctx, tenant, split, end, after, q, limit+1)
+		if err != nil {
+			return nil, false, err
+		}
+		pos, end = newer, split
+	}
+	if len(pos) < limit+1 {
+		older, err := s.positions(ctx, tenant, from, end, after, q, limit+1-len(pos))
+		if err != nil {
+			return nil, false, err
+		}
+		pos = append(pos, older...)
+	}
+	more := len(pos) > limit
+	pos = pos[:min(len(pos), limit)]
+	evs, err := s.rowsAt(ctx, tenant, pos)
+	return evs, more, err
+}
+
+// positions returns the positions of the newest n matching rows in [from,
+// to) (after the cursor, if any), newest first.
+func (s *Service) positions(ctx context.Context, tenant string, from, to time.Time, after *cursor, q *lql.Query, n int) ([]cursor, error) {
+	st := &stmt{}
+	st.add("SELECT ts_ns, seq, idx FROM logs WHERE tenant_id = ?", tenant)
+	// ts (seconds) prunes partitions and primary-key ranges; ts_ns is exact.
+	st.add(" AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns < ?",
+		from.Unix(), to.Unix(), from.UnixNano(), to.UnixNano())
+	if after != nil {
+		st.add(" AND (ts_ns < ? OR (ts_ns = ? AND (seq < ? OR (seq = ? AND idx < ?))))",
+			after.tsNs, after.tsNs, after.seq, after.seq, after.idx)
+	}
+	where, args := q.SQL()
+	st.add(" AND ("+where+")", args...)
+	st.add(" ORDER BY ts_ns DESC, seq DESC, idx DESC LIMIT " + strconv.Itoa(n))
+	rows, err := s.store.Query(ctx, st.b.String(), st.args...)
+	if err != nil {
+		return nil, queryError(ctx, err)
+	}
+	defer rows.Close()
+	var out []cursor
+	for rows.Next() {
+		var c cursor
+		if err := rows.Scan(&c.tsNs, &c.seq, &c.idx); err != nil {
+			return nil, apierr.Wrap(err, "scan position")
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, queryError(ctx, err)
+	}
+	return out, nil
+}
+
+// rowsAt reads the whole rows at pos, in pos's order. The positions come
+// from the database, not the client, and are numbers: they are written into
+// the statement as integer literals (one bound tuple list per position
+// would be thousands of parameters).
+func (s *Service) rowsAt(ctx context.Context, tenant string, pos []cursor) ([]store.StoredEvent, error) {
+	if len(pos) == 0 {
+		return nil, nil
+	}
+	lo, hi := pos[0].tsNs, pos[0].tsNs
+	var set strings.Builder
+	for i, c := range pos {
+		lo, hi = min(lo, c.tsNs), max(hi, c.tsNs)
+		if i > 0 {
+			set.WriteString(", ")
+		}
+		fmt.Fprintf(&set, "(%d, %d, %d)", c.tsNs, c.seq, c.idx)
+	}
+	st := &stmt{}
+	st.add("SELECT "+store.EventColumns+" FROM logs WHERE tenant_id = ?", tenant)
+	st.add(" AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns <= ?",
+		time.Unix(0, lo).Unix(), time.Unix(0, hi).Unix(), lo, hi)
+	st.add(" AND (ts_ns, seq, idx) IN (" + set.String() + ")")
+	evs, err := s.events(ctx, st, len(pos)+1)
+	if err != nil {
+		return nil, err
+	}
+	byPos := make(map[cursor]store.StoredEvent, len(evs))
+	for _, ev := range evs {
+		byPos[cursor{tsNs: ev.Time, seq: ev.Seq, idx: ev.Idx}] = ev
+	}
+	out := make([]store.StoredEvent, 0, len(pos))
+	for _, c := range pos {
+		if ev, ok := byPos[c]; ok {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// rangeRequest is a request with a required time range.
+type rangeRequest interface {
+	GetFrom() *timestamppb.Timestamp
+	GetTo() *timestamppb.Timestamp
+}
+
+func (s *Service) timeRange(req rangeRequest) (from, to time.Time, err error) {
 	if req.GetFrom() == nil || req.GetTo() == nil {
 		return from, to, apierr.New(apierr.Invalid, "from and to are required (RFC 3339 times)")
 	}
@@ -126,6 +225,14 @@ type cursor struct {
 	tsNs int64
 	seq  uint64
 	idx  uint32
+}
+
+// toProto is the API form of a stored event, with its id: the position
+// (ts_ns, seq, idx), encoded as a cursor is.
+func toProto(ev store.StoredEvent) *sawmillv1.LogEvent {
+	pb := eventpb.ToProto(&ev.Event)
+	pb.Id = encodeCursor(cursor{tsNs: ev.Time, seq: ev.Seq, idx: ev.Idx})
+	return pb
 }
 
 func encodeCursor(c cursor) string {

@@ -126,6 +126,9 @@ type tailer struct {
 	log  *slog.Logger
 	done <-chan struct{} // closed when the role stops: every tail ends
 
+	// admit refuses a suspended or deleted tenant (Service.admit).
+	admit func(tenant string) error
+
 	mu     sync.Mutex
 	active map[string]int // tenant → open tails
 	total  int
@@ -138,7 +141,8 @@ type tailer struct {
 // before the server starts.
 func (s *Service) EnableTail(ctx context.Context, b *bus.Bus, cfg TailConfig) {
 	cfg.defaults()
-	s.tail = &tailer{cfg: cfg, bus: b, log: s.log, done: ctx.Done(), active: map[string]int{}}
+	s.tail = &tailer{cfg: cfg, bus: b, log: s.log, done: ctx.Done(), active: map[string]int{},
+		admit: func(id string) error { _, err := s.admit(id); return err }}
 }
 
 // tailer answers Unavailable on a Service without EnableTail.
@@ -243,6 +247,9 @@ func (t *tailer) open(ctx context.Context, authn *auth.Authenticator, bearer, qu
 		return nil, err
 	}
 	if err := p.Require(auth.ScopeQuery); err != nil {
+		return nil, err
+	}
+	if err := t.admit(p.TenantID); err != nil {
 		return nil, err
 	}
 	if !validSubjectToken(p.TenantID) {
@@ -369,13 +376,17 @@ func (s *tailSession) run(ctx context.Context, send func([]tailEvent, int64) err
 	}
 }
 
-// recheck fails once the tail's credential has been revoked or has expired.
+// recheck fails once the tail's credential has been revoked or has
+// expired, or its tenant has been suspended or deleted.
 func (s *tailSession) recheck(ctx context.Context) error {
 	p, err := s.authn.Authenticate(ctx, s.bearer)
 	if err != nil {
 		return err
 	}
-	return p.Require(auth.ScopeQuery)
+	if err := p.Require(auth.ScopeQuery); err != nil {
+		return err
+	}
+	return s.t.admit(p.TenantID)
 }
 
 // acquire takes a tail slot for tenant or fails with RateLimited.

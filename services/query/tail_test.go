@@ -29,6 +29,7 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/event"
 	"github.com/sawmillhq/sawmill/pkg/lql"
 	"github.com/sawmillhq/sawmill/pkg/server"
+	"github.com/sawmillhq/sawmill/pkg/tenant"
 	"github.com/sawmillhq/sawmill/pkg/testenv"
 )
 
@@ -822,5 +823,23 @@ func TestTailResume(t *testing.T) {
 		if resp.StatusCode != 400 {
 			t.Fatalf("Last-Event-ID %q: status %d, want 400", bad, resp.StatusCode)
 		}
+	}
+}
+
+// A suspended tenant cannot open a tail.
+func TestTailSuspendedTenant(t *testing.T) {
+	e := newTailEnv(t, TailConfig{})
+	d := tenant.NewDirectory()
+	b, _ := json.Marshal(tenant.Tenant{ID: "tsusp", Suspended: true, SuspendedReason: "unpaid invoice"})
+	d.Apply("tsusp", b, false)
+	e.svc.SetTenants(d)
+	key, _ := e.key("tsusp", auth.ScopeQuery)
+	c, oe := e.openSSE(key, "", false)
+	if c != nil {
+		c.close()
+		t.Fatal("a suspended tenant opened a tail")
+	}
+	if oe.status != 403 {
+		t.Fatalf("suspended tenant's tail: %d", oe.status)
 	}
 }
