@@ -14,6 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 	"github.com/sawmillhq/sawmill/pkg/testenv"
 )
 
@@ -298,6 +303,36 @@ func TestSpendCapAndUsageStatus(t *testing.T) {
 	if accepted < 500 {
 		t.Fatalf("refused after %d events, before the cap of 200 + 300 was reached", accepted)
 	}
+	// Every ingest path answers with the quota headers: OTLP/HTTP, ES bulk,
+	// and gRPC (as response metadata).
+	for _, r := range []struct{ path, ctype, body string }{
+		{"/v1/logs", "application/json", `{"resourceLogs":[]}`},
+		{"/v1/es/_bulk", "application/x-ndjson", "{\"index\":{}}\n{\"message\":\"x\"}\n"},
+	} {
+		req, _ := http.NewRequest("POST", c.base+r.path, strings.NewReader(r.body))
+		req.Header.Set("Authorization", "Bearer "+a.key)
+		req.Header.Set("Content-Type", r.ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("Sawmill-Quota-Events-Limit") != "200" {
+			t.Fatalf("%s: no quota headers: %d %v", r.path, resp.StatusCode, resp.Header)
+		}
+	}
+	conn, err := grpc.NewClient(n1.Server.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var hdr metadata.MD
+	gctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+a.key)
+	sawmillv1.NewIngestServiceClient(conn).Push(gctx, &sawmillv1.PushRequest{Events: []*sawmillv1.LogEvent{{Message: "x"}}}, grpc.Header(&hdr))
+	if got := hdr.Get("sawmill-quota-events-limit"); len(got) != 1 || got[0] != "200" {
+		t.Fatalf("gRPC quota metadata: %v", hdr)
+	}
+
 	now := time.Now().UTC()
 	q := "/v1/usage?from=" + now.Add(-time.Hour).Format(time.RFC3339) + "&to=" + now.Add(time.Hour).Format(time.RFC3339)
 	_, m := c.do("GET", q, a.key, nil)

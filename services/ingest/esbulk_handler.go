@@ -98,6 +98,7 @@ func (e *Edge) esBulkHandler() http.Handler {
 			e.writeESError(w, err)
 			return
 		}
+		e.quotaHeaders(w.Header(), p.TenantID)
 		idem := r.Header.Get("Idempotency-Key")
 		if len(idem) > maxIdempotencyKey {
 			e.writeESError(w, apierr.New(apierr.Invalid, "Idempotency-Key is longer than %d bytes", maxIdempotencyKey))

@@ -36,6 +36,7 @@ func (g *grpcIngest) Push(ctx context.Context, req *sawmillv1.PushRequest) (*saw
 	if len(idem) > maxIdempotencyKey {
 		return nil, apierr.New(apierr.Invalid, "idempotency-key is longer than %d bytes", maxIdempotencyKey)
 	}
+	e.quotaMetadata(ctx, p.TenantID)
 	now := e.now()
 	lim := e.limitsFor(p.TenantID)
 	resp := &sawmillv1.PushResponse{}

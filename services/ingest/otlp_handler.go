@@ -113,6 +113,7 @@ func (g *otlpGRPC) caller(ctx context.Context) (tenantID, idem string, err error
 	if len(idem) > maxIdempotencyKey {
 		return "", "", apierr.New(apierr.Invalid, "idempotency-key is longer than %d bytes", maxIdempotencyKey)
 	}
+	g.edge.quotaMetadata(ctx, p.TenantID)
 	return p.TenantID, idem, nil
 }
 
@@ -150,6 +151,7 @@ func (e *Edge) otlpHTTPHandler() http.Handler {
 			writeOTLPError(w, e, f, err)
 			return
 		}
+		e.quotaHeaders(w.Header(), p.TenantID)
 		idem := r.Header.Get("Idempotency-Key")
 		if len(idem) > maxIdempotencyKey {
 			writeOTLPError(w, e, f, apierr.New(apierr.Invalid, "Idempotency-Key is longer than %d bytes", maxIdempotencyKey))
@@ -166,6 +168,7 @@ func (e *Edge) otlpHTTPHandler() http.Handler {
 			return
 		}
 		resp, err := e.exportOTLP(r.Context(), p.TenantID, req, f, idem)
+		e.rateHeaders(w.Header(), p.TenantID, err)
 		if err != nil {
 			writeOTLPError(w, e, f, err)
 			return

@@ -7,11 +7,14 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/sawmillhq/sawmill/pkg/apierr"
 	"github.com/sawmillhq/sawmill/pkg/event"
@@ -168,6 +171,21 @@ func (e *Edge) metered(tenantID string, evs []event.Event) {
 	}
 	e.meter.Add(tenantID, int64(len(evs)), bytes)
 	e.quotas.Record(tenantID, int64(len(evs)), bytes)
+}
+
+// quotaMetadata sends the quota headers as gRPC response header metadata
+// (lower-case keys, as gRPC requires).
+func (e *Edge) quotaMetadata(ctx context.Context, tenantID string) {
+	h := http.Header{}
+	e.quotaHeaders(h, tenantID)
+	if len(h) == 0 {
+		return
+	}
+	md := metadata.MD{}
+	for k, v := range h {
+		md.Set(strings.ToLower(k), v...)
+	}
+	_ = grpc.SetHeader(ctx, md)
 }
 
 // quotaHeaders tells a client where it stands before it is cut off:
