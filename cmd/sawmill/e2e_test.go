@@ -586,6 +586,17 @@ func TestPlansAndUsage(t *testing.T) {
 	if code, _ = c.do("GET", q, "", nil); code != 401 {
 		t.Fatalf("usage without credentials: %d", code)
 	}
+	// The free plan allows 7 days per query.
+	search := func(days int) (int, map[string]any) {
+		return c.do("POST", "/v1/search", a.key, map[string]any{
+			"from": now.Add(-time.Duration(days) * 24 * time.Hour).Format(time.RFC3339), "to": now.Format(time.RFC3339)})
+	}
+	if code, m := search(6); code != 200 {
+		t.Fatalf("6-day search on the free plan: %d %v", code, m)
+	}
+	if code, m := search(10); code != 400 || !strings.Contains(m["message"].(string), "at most 7 days") {
+		t.Fatalf("10-day search on the free plan: %d %v", code, m)
+	}
 }
 
 // The whole stack: a live tail over SSE sees a line ingested through the

@@ -151,6 +151,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 	if dev || cfg.Role == "query" {
 		q := query.New(cfg.Query, log.With("role", "query"), authn, st.store)
 		q.SetTenants(tenants)
+		plans, err := plan.Load(cfg.PlansFile)
+		if err != nil {
+			return st, err
+		}
+		q.SetPlans(plans)
 		tailCtx, stopTails := context.WithCancel(ctx)
 		st.stopTails = stopTails
 		q.EnableTail(tailCtx, st.bus, cfg.Tail)

@@ -12,6 +12,7 @@ import (
 
 	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 	"github.com/sawmillhq/sawmill/pkg/auth"
+	"github.com/sawmillhq/sawmill/pkg/plan"
 	"github.com/sawmillhq/sawmill/pkg/server"
 	"github.com/sawmillhq/sawmill/pkg/store"
 	"github.com/sawmillhq/sawmill/pkg/tenant"
@@ -59,6 +60,7 @@ type Service struct {
 	// retention and refuses suspended or deleted tenants.
 	tenants *tenant.Directory
 	clock   func() time.Time // nil: time.Now
+	plans   *plan.Catalogue  // nil: no per-plan range limit
 }
 
 // New returns the query role.

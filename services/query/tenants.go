@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sawmillhq/sawmill/pkg/apierr"
+	"github.com/sawmillhq/sawmill/pkg/plan"
 	"github.com/sawmillhq/sawmill/pkg/tenant"
 )
 
@@ -60,6 +61,10 @@ func (s *Service) tenantRange(id string, req rangeRequest) (from, to time.Time, 
 	if err != nil {
 		return from, to, err
 	}
+	if days := s.maxQueryDays(id); days > 0 && to.Sub(from) > time.Duration(days)*24*time.Hour {
+		return from, to, apierr.New(apierr.Invalid, "the time range spans %s; your plan allows at most %d days per query",
+			to.Sub(from).Round(time.Second), days)
+	}
 	if from.Before(floor) {
 		from = floor
 	}
@@ -67,4 +72,25 @@ func (s *Service) tenantRange(id string, req rangeRequest) (from, to time.Time, 
 		from = to
 	}
 	return from, to, nil
+}
+
+// SetPlans makes queries honour each tenant's plan's max_query_days (with
+// SetTenants); without it only -query.max-range applies.
+func (s *Service) SetPlans(c plan.Catalogue) { s.plans = &c }
+
+// maxQueryDays is the tenant's plan's longest query range in days, 0 when
+// unknown.
+func (s *Service) maxQueryDays(id string) int {
+	if s.plans == nil || s.tenants == nil {
+		return 0
+	}
+	t, ok := s.tenants.Get(id)
+	if !ok {
+		return 0
+	}
+	p, ok := s.plans.Get(t.Plan)
+	if !ok {
+		p = s.plans.DefaultPlan()
+	}
+	return p.MaxQueryDays
 }
