@@ -38,6 +38,7 @@ type options struct {
 	workers  int
 	batch    int
 	profile  string
+	protocol string
 }
 
 func main() {
@@ -47,6 +48,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 8, "concurrent clients")
 	flag.IntVar(&o.batch, "batch", 500, "events per request")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of sawmill during the send phase to this file")
+	flag.StringVar(&o.protocol, "protocol", "ndjson", "ndjson (POST /v1/ingest), otlp (OTLP/HTTP protobuf) or syslog (RFC 5424 over TCP)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -55,9 +57,10 @@ func main() {
 }
 
 type stack struct {
-	cmd      *exec.Cmd
-	httpAddr string
-	chAddr   string
+	cmd        *exec.Cmd
+	httpAddr   string
+	syslogAddr string
+	chAddr     string
 }
 
 func freePort() int {
@@ -74,7 +77,7 @@ func startStack(bin string) (*stack, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &stack{httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort())}
+	s := &stack{httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort()), syslogAddr: fmt.Sprintf("127.0.0.1:%d", freePort())}
 	chPort := freePort()
 	s.chAddr = fmt.Sprintf("127.0.0.1:%d", chPort)
 	// A plan without quota or rate limit: this measures the pipeline.
@@ -88,7 +91,7 @@ func startStack(bin string) (*stack, func(), error) {
 		"SAWMILL_DATA_DIR="+dir,
 		"SAWMILL_HTTP_ADDR="+s.httpAddr,
 		"SAWMILL_GRPC_ADDR=127.0.0.1:"+strconv.Itoa(freePort()),
-		"SAWMILL_SYSLOG_ADDR=127.0.0.1:"+strconv.Itoa(freePort()),
+		"SAWMILL_SYSLOG_ADDR="+s.syslogAddr,
 		"SAWMILL_NATS_PORT="+strconv.Itoa(freePort()),
 		"SAWMILL_CLICKHOUSE_PORT="+strconv.Itoa(chPort),
 		"SAWMILL_BILLING_SIGNUP_PER_MINUTE=0",
@@ -145,10 +148,23 @@ func run(o options) error {
 	var accepted, bytesSent atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
-	var failures atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.workers}, Timeout: 30 * time.Second}
+	var snd sender
+	switch o.protocol {
+	case "ndjson":
+	case "otlp":
+		snd = otlpSender{client: client, base: base, key: key}
+	case "syslog":
+		ss, err := newSyslogSender(st.syslogAddr, key, o.workers)
+		if err != nil {
+			return err
+		}
+		snd = ss
+	default:
+		return fmt.Errorf("unknown protocol %q", o.protocol)
+	}
 	var wg sync.WaitGroup
 	if o.profile != "" {
 		go saveProfile(base, o.profile, o.duration)
@@ -163,35 +179,21 @@ func run(o options) error {
 			g := newGenerator(int64(w))
 			var buf bytes.Buffer
 			for i := 0; ctx.Err() == nil; i++ {
-				buf.Reset()
-				for j := 0; j < o.batch; j++ {
-					g.line(&buf)
-				}
-				body := buf.Bytes()
-				req, _ := http.NewRequest("POST", base+"/v1/ingest", bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+key)
-				req.Header.Set("Content-Type", "application/x-ndjson")
-				req.Header.Set("Idempotency-Key", fmt.Sprintf("w%d-%d", w, i))
 				t0 := time.Now()
-				var res struct{ Accepted int64 }
-				// Retry, with the same Idempotency-Key, until the batch is
-				// acknowledged: an unanswered request may have been stored.
-				for {
-					resp, err := client.Do(req)
-					if err == nil {
-						_ = json.NewDecoder(resp.Body).Decode(&res)
-						resp.Body.Close()
-						if resp.StatusCode == 200 {
-							break
-						}
+				var n int64
+				var size int
+				if snd != nil {
+					var err error
+					if n, size, err = snd.send(w, i, g, o.batch); err != nil {
+						fmt.Fprintln(os.Stderr, "send:", err)
+						return
 					}
-					failures.Add(1)
-					time.Sleep(200 * time.Millisecond)
-					req.Body = io.NopCloser(bytes.NewReader(body))
+				} else {
+					n, size = sendNDJSON(client, base, key, w, i, g, &buf, o.batch)
 				}
 				d := time.Since(t0)
-				accepted.Add(res.Accepted)
-				bytesSent.Add(int64(len(body)))
+				accepted.Add(n)
+				bytesSent.Add(int64(size))
 				mu.Lock()
 				lat = append(lat, d)
 				mu.Unlock()
@@ -236,7 +238,7 @@ sampling:
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	fmt.Printf("workers=%d batch=%d duration=%s\n", o.workers, o.batch, elapsed.Round(time.Millisecond))
+	fmt.Printf("protocol=%s workers=%d batch=%d duration=%s\n", o.protocol, o.workers, o.batch, elapsed.Round(time.Millisecond))
 	fmt.Printf("accepted      %d events in %d requests (%d attempts failed and were retried)\n", total, len(lat), failures.Load())
 	fmt.Printf("throughput    %.0f events/s, %.1f MB/s of NDJSON\n", float64(total)/elapsed.Seconds(), float64(bytesSent.Load())/elapsed.Seconds()/1e6)
 	fmt.Printf("ack latency   p50 %s  p99 %s  max %s\n", pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
@@ -284,4 +286,35 @@ func saveProfile(base, path string, d time.Duration) {
 	}
 	defer f.Close()
 	_, _ = io.Copy(f, resp.Body)
+}
+
+// failures counts attempts that failed and were retried.
+var failures atomic.Int64
+
+// sendNDJSON posts one NDJSON batch to /v1/ingest, retrying with the same
+// Idempotency-Key until it is acknowledged: an unanswered request may have
+// been stored.
+func sendNDJSON(client *http.Client, base, key string, w, i int, g *generator, buf *bytes.Buffer, batch int) (int64, int) {
+	buf.Reset()
+	for j := 0; j < batch; j++ {
+		g.line(buf)
+	}
+	body := buf.Bytes()
+	var res struct{ Accepted int64 }
+	for {
+		req, _ := http.NewRequest("POST", base+"/v1/ingest", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("w%d-%d", w, i))
+		resp, err := client.Do(req)
+		if err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&res)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return res.Accepted, len(body)
+			}
+		}
+		failures.Add(1)
+		time.Sleep(200 * time.Millisecond)
+	}
 }
