@@ -218,10 +218,9 @@ func duplicateKey[T any](s []T, key func(T) string) (string, bool) {
 
 func blank(s string) bool { return strings.TrimSpace(s) == "" }
 
-// shorten cuts s to at most 32 bytes on a rune boundary, marking the cut
-// with "...", so that reasons quoting client input stay short.
-func shorten(s string) string {
-	const n = 32
+// Shorten cuts s to at most n bytes on a character boundary, marking a cut
+// with "...": reasons that quote client input stay short and valid UTF-8.
+func Shorten(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -231,6 +230,9 @@ func shorten(s string) string {
 	}
 	return s[:i] + "..."
 }
+
+// shorten is Shorten at this package's length for quoted keys.
+func shorten(s string) string { return Shorten(s, 32) }
 
 func formatNanos(ns int64) string {
 	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)

@@ -14,7 +14,6 @@ import (
 	"mime"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sawmillhq/sawmill/pkg/event"
 )
@@ -259,16 +258,5 @@ func (d *decoder) accept(i int, fields []field) {
 	d.idx = append(d.idx, i)
 }
 
-// shorten cuts s to at most 64 bytes on a rune boundary, marking the cut
-// with "...", so that reasons quoting client input stay short.
-func shorten(s string) string {
-	const n = 64
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "..."
-}
+// shorten quotes client input in reasons at most 64 bytes long.
+func shorten(s string) string { return event.Shorten(s, 64) }

@@ -5,9 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"unicode/utf8"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+
+	"github.com/sawmillhq/sawmill/pkg/event"
 )
 
 // maxFlattenDepth bounds how deep nested maps are flattened into dotted
@@ -185,15 +186,5 @@ func (d *decoder) id(b []byte, want int, name string) (string, string) {
 	return hex.EncodeToString(b), ""
 }
 
-// shorten cuts s to at most 40 bytes on a rune boundary for error reasons.
-func shorten(s string) string {
-	const n = 40
-	if len(s) <= n {
-		return s
-	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "..."
-}
+// shorten quotes client input in reasons at most 40 bytes long.
+func shorten(s string) string { return event.Shorten(s, 40) }
