@@ -188,28 +188,10 @@ func (h *dashboards) ListDashboards(ctx context.Context, _ *sawmillv1.ListDashbo
 	if err != nil {
 		return nil, err
 	}
-	kv := st.bus.Dashboards
-	ids, err := listIDs(ctx, kv, p.TenantID)
+	recs, err := listRecords[dashboardRecord](ctx, st.bus.Dashboards, p.TenantID, "dashboard")
 	if err != nil {
-		return nil, apierr.Wrap(err, "list dashboards")
+		return nil, err
 	}
-	var recs []dashboardRecord
-	for _, id := range ids {
-		var r dashboardRecord
-		_, found, err := loadJSON(ctx, kv, recordKey(p.TenantID, id), &r)
-		if err != nil {
-			return nil, apierr.Wrap(err, "load dashboard")
-		}
-		if found {
-			recs = append(recs, r)
-		}
-	}
-	slices.SortFunc(recs, func(a, b dashboardRecord) int {
-		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
 	resp := &sawmillv1.ListDashboardsResponse{Dashboards: make([]*sawmillv1.Dashboard, len(recs))}
 	for i := range recs {
 		resp.Dashboards[i] = recs[i].proto()
@@ -219,18 +201,7 @@ func (h *dashboards) ListDashboards(ctx context.Context, _ *sawmillv1.ListDashbo
 
 // load returns the caller's dashboard id and its revision, or NotFound.
 func (h *dashboards) load(ctx context.Context, kv jetstream.KeyValue, tenant, id string) (dashboardRecord, uint64, error) {
-	if err := checkID(id); err != nil {
-		return dashboardRecord{}, 0, err
-	}
-	var r dashboardRecord
-	rev, found, err := loadJSON(ctx, kv, recordKey(tenant, id), &r)
-	if err != nil {
-		return r, 0, apierr.Wrap(err, "load dashboard")
-	}
-	if !found {
-		return r, 0, apierr.New(apierr.NotFound, "no dashboard %q", id)
-	}
-	return r, rev, nil
+	return loadRecord[dashboardRecord](ctx, kv, tenant, id, "dashboard")
 }
 
 // GetDashboard returns one of the caller's dashboards.

@@ -311,27 +311,10 @@ func (h *savedSearches) ListSavedSearches(ctx context.Context, _ *sawmillv1.List
 	if err != nil {
 		return nil, err
 	}
-	ids, err := listIDs(ctx, kv, p.TenantID)
+	recs, err := listRecords[searchRecord](ctx, kv, p.TenantID, "saved search")
 	if err != nil {
-		return nil, apierr.Wrap(err, "list saved searches")
+		return nil, err
 	}
-	var recs []searchRecord
-	for _, id := range ids {
-		var r searchRecord
-		_, found, err := loadJSON(ctx, kv, recordKey(p.TenantID, id), &r)
-		if err != nil {
-			return nil, apierr.Wrap(err, "load saved search")
-		}
-		if found {
-			recs = append(recs, r)
-		}
-	}
-	slices.SortFunc(recs, func(a, b searchRecord) int {
-		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
 	resp := &sawmillv1.ListSavedSearchesResponse{Searches: make([]*sawmillv1.SavedSearch, len(recs))}
 	for i := range recs {
 		resp.Searches[i] = recs[i].proto()
@@ -341,18 +324,7 @@ func (h *savedSearches) ListSavedSearches(ctx context.Context, _ *sawmillv1.List
 
 // load returns the caller's saved search id and its revision, or NotFound.
 func (h *savedSearches) load(ctx context.Context, kv jetstream.KeyValue, tenant, id string) (searchRecord, uint64, error) {
-	if err := checkID(id); err != nil {
-		return searchRecord{}, 0, err
-	}
-	var r searchRecord
-	rev, found, err := loadJSON(ctx, kv, recordKey(tenant, id), &r)
-	if err != nil {
-		return r, 0, apierr.Wrap(err, "load saved search")
-	}
-	if !found {
-		return r, 0, apierr.New(apierr.NotFound, "no saved search %q", id)
-	}
-	return r, rev, nil
+	return loadRecord[searchRecord](ctx, kv, tenant, id, "saved search")
 }
 
 // GetSavedSearch returns one of the caller's saved searches; NotFound for
@@ -424,4 +396,55 @@ func (h *savedSearches) DeleteSavedSearch(ctx context.Context, req *sawmillv1.De
 	}
 	h.release(ctx, kv, p.TenantID, r.Name, r.ID)
 	return &sawmillv1.DeleteSavedSearchResponse{}, nil
+}
+
+// named is a stored record listed by name.
+type named interface{ nameAndID() (name, id string) }
+
+func (r searchRecord) nameAndID() (string, string)    { return r.Name, r.ID }
+func (r dashboardRecord) nameAndID() (string, string) { return r.Name, r.ID }
+
+// listRecords loads every record of tenant in kv, sorted by name
+// (case-insensitive), then id; what names the kind in errors.
+func listRecords[T named](ctx context.Context, kv jetstream.KeyValue, tenant, what string) ([]T, error) {
+	ids, err := listIDs(ctx, kv, tenant)
+	if err != nil {
+		return nil, apierr.Wrap(err, "list "+what+"s")
+	}
+	var recs []T
+	for _, id := range ids {
+		var r T
+		_, found, err := loadJSON(ctx, kv, recordKey(tenant, id), &r)
+		if err != nil {
+			return nil, apierr.Wrap(err, "load "+what)
+		}
+		if found {
+			recs = append(recs, r)
+		}
+	}
+	slices.SortFunc(recs, func(a, b T) int {
+		an, ai := a.nameAndID()
+		bn, bi := b.nameAndID()
+		if c := strings.Compare(strings.ToLower(an), strings.ToLower(bn)); c != 0 {
+			return c
+		}
+		return strings.Compare(ai, bi)
+	})
+	return recs, nil
+}
+
+// loadRecord returns the tenant's record id and its revision, or NotFound.
+func loadRecord[T any](ctx context.Context, kv jetstream.KeyValue, tenant, id, what string) (T, uint64, error) {
+	var r T
+	if err := checkID(id); err != nil {
+		return r, 0, err
+	}
+	rev, found, err := loadJSON(ctx, kv, recordKey(tenant, id), &r)
+	if err != nil {
+		return r, 0, apierr.Wrap(err, "load "+what)
+	}
+	if !found {
+		return r, 0, apierr.New(apierr.NotFound, "no %s %q", what, id)
+	}
+	return r, rev, nil
 }
