@@ -246,9 +246,15 @@ func TestNetworkErrorRetriedUntilServerReturns(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // a few failed attempts
 
 	rc := &receiver{t: t}
-	ln, err = net.Listen("tcp", addr) // the service comes back
-	if err != nil {
-		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	// The service comes back on the same port (retried: the port is
+	// briefly in TIME_WAIT or, rarely, taken by another process).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cannot listen on %s again: %v", addr, err)
+		}
 	}
 	rc.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: rc}}
 	rc.srv.Start()
