@@ -42,7 +42,7 @@ var (
 
 // WriterConfig configures the writer.
 type WriterConfig struct {
-	// BatchRows flushes once this many rows are held. 0 → 20,000.
+	// BatchRows flushes once this many rows are held. 0 → 50,000.
 	BatchRows int
 	// BatchWait flushes what is held after this long. 0 → 1s.
 	BatchWait time.Duration
@@ -54,14 +54,14 @@ type WriterConfig struct {
 
 // RegisterFlags registers the writer's flags under "writer.".
 func (c *WriterConfig) RegisterFlags(fs *flag.FlagSet) {
-	fs.IntVar(&c.BatchRows, "writer.batch-rows", 20000, "rows per ClickHouse insert, at most")
+	fs.IntVar(&c.BatchRows, "writer.batch-rows", 50000, "rows per ClickHouse insert, at most")
 	fs.DurationVar(&c.BatchWait, "writer.batch-wait", time.Second, "longest time rows wait before an insert")
 	fs.DurationVar(&c.AckWait, "writer.ack-wait", 30*time.Second, "JetStream redelivery timeout for unacknowledged batches")
 }
 
 func (c *WriterConfig) defaults() {
 	if c.BatchRows == 0 {
-		c.BatchRows = 20000
+		c.BatchRows = 50000
 	}
 	if c.BatchWait == 0 {
 		c.BatchWait = time.Second
@@ -109,7 +109,7 @@ func (w *Writer) Run(ctx context.Context) error {
 		return nil // ctx ended
 	}
 	var pending []held
-	rows := 0
+	rows, perMsg := 0, 100
 	deadline := time.Now().Add(w.cfg.BatchWait)
 	lagTick := time.Now()
 	for {
@@ -124,7 +124,11 @@ func (w *Writer) Run(ctx context.Context) error {
 		}
 		wait := time.Until(deadline)
 		if wait > 0 && rows < w.cfg.BatchRows {
-			batch, err := cons.Fetch(512, jetstream.FetchMaxWait(max(min(wait, time.Second), 10*time.Millisecond)))
+			// Ask only for about as many messages as the flush has room
+			// for: with a backlog, a fixed large fetch turns one flush into
+			// hundreds of thousands of rows (memory, GC, one slow insert).
+			n := min(max((w.cfg.BatchRows-rows)/max(perMsg, 1), 1), 512)
+			batch, err := cons.Fetch(n, jetstream.FetchMaxWait(max(min(wait, time.Second), 10*time.Millisecond)))
 			if err != nil {
 				w.log.Warn("fetch", "err", err)
 				sleep(ctx, 200*time.Millisecond)
@@ -142,6 +146,7 @@ func (w *Writer) Run(ctx context.Context) error {
 				}
 				pending = append(pending, h)
 				rows += len(h.rows)
+				perMsg = (perMsg*7 + len(h.rows)) / 8 // moving estimate of rows per message
 			}
 			if err := batch.Error(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, jetstream.ErrNoMessages) {
 				w.log.Debug("fetch batch", "err", err)

@@ -139,7 +139,7 @@ var errCrash = errors.New("simulated crash")
 // the redelivered batches and must not store them again.
 func TestWriterCrashBetweenInsertAndAck(t *testing.T) {
 	r := newRig(t)
-	cfg := WriterConfig{BatchRows: 300, BatchWait: 50 * time.Millisecond, AckWait: time.Second}
+	cfg := WriterConfig{BatchRows: 1000, BatchWait: 50 * time.Millisecond, AckWait: time.Second} // each 500-event publish is one flush
 	w1 := NewWriter(cfg, quiet, r.bus, r.store)
 	ctx1, kill := context.WithCancel(context.Background())
 	flushed, crashed := make(chan struct{}), make(chan struct{})
