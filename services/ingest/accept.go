@@ -60,7 +60,11 @@ func (e *Edge) accept(ctx context.Context, tenantID string, evs []event.Event, i
 	if err := e.admit(tenantID); err != nil {
 		return err
 	}
-	if err := e.rateLimit(tenantID, evs); err != nil {
+	var bytes int64 // what billing and the rate limiter count
+	for i := range evs {
+		bytes += int64(evs[i].Size())
+	}
+	if err := e.rateLimit(tenantID, int64(len(evs)), bytes); err != nil {
 		return err
 	}
 	e.scrubEvents(tenantID, evs) // before encoding: nothing unscrubbed reaches the bus
@@ -83,7 +87,7 @@ func (e *Edge) accept(ctx context.Context, tenantID string, evs []event.Event, i
 		publishBytes.Observe(float64(len(data)))
 		start += n
 	}
-	e.metered(tenantID, evs)
+	e.metered(tenantID, int64(len(evs)), bytes)
 	return nil
 }
 

@@ -54,7 +54,11 @@ func BenchmarkAdmission(b *testing.B) {
 		if err := e.admit(p.TenantID); err != nil {
 			b.Fatal(err)
 		}
-		if err := e.rateLimit(p.TenantID, evs); err != nil {
+		var bytes int64
+		for i := range evs {
+			bytes += int64(evs[i].Size())
+		}
+		if err := e.rateLimit(p.TenantID, int64(len(evs)), bytes); err != nil {
 			b.Fatal(err)
 		}
 		e.quotaHeaders(w.Header(), p.TenantID)

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/sawmillhq/sawmill/pkg/apierr"
-	"github.com/sawmillhq/sawmill/pkg/event"
 	"github.com/sawmillhq/sawmill/pkg/quota"
 )
 
@@ -116,20 +115,16 @@ func (e *Edge) admit(tenantID string) error {
 
 // rateLimit refuses a request that would take the tenant over its plan's
 // events/s or bytes/s, with 429 and Retry-After; it takes nothing then.
-func (e *Edge) rateLimit(tenantID string, evs []event.Event) error {
+func (e *Edge) rateLimit(tenantID string, events, bytes int64) error {
 	if e.rates == nil {
 		return nil
 	}
 	lim := e.quotas.Limit(tenantID)
-	var bytes int64
-	for i := range evs {
-		bytes += int64(evs[i].Size())
-	}
-	d := e.rates.Allow(tenantID, lim, int64(len(evs)), bytes, e.now())
+	d := e.rates.Allow(tenantID, lim, events, bytes, e.now())
 	if d.Allowed {
 		return nil
 	}
-	rateLimited.WithLabelValues(d.Which).Add(float64(len(evs)))
+	rateLimited.WithLabelValues(d.Which).Add(float64(events))
 	perSecond := lim.EventsPerSecond
 	if d.Which == "bytes" {
 		perSecond = lim.BytesPerSecond
@@ -161,16 +156,12 @@ func (e *Edge) rateHeaders(h http.Header, tenantID string, err error) {
 }
 
 // metered records accepted events for quota enforcement and billing reports.
-func (e *Edge) metered(tenantID string, evs []event.Event) {
+func (e *Edge) metered(tenantID string, events, bytes int64) {
 	if e.meter == nil {
 		return
 	}
-	var bytes int64
-	for i := range evs {
-		bytes += int64(evs[i].Size())
-	}
-	e.meter.Add(tenantID, int64(len(evs)), bytes)
-	e.quotas.Record(tenantID, int64(len(evs)), bytes)
+	e.meter.Add(tenantID, events, bytes)
+	e.quotas.Record(tenantID, events, bytes)
 }
 
 // quotaMetadata sends the quota headers as gRPC response header metadata
