@@ -314,13 +314,9 @@ func (s *Service) analyse(ctx context.Context, sc scope, a *lql.Analysis, limit 
 	if a.Interval > 0 {
 		def, most = defaultSeries, maxSeries
 	}
-	switch {
-	case limit < 0:
-		return nil, apierr.New(apierr.Invalid, "limit must not be negative")
-	case limit == 0:
-		limit = def
-	case limit > most:
-		return nil, apierr.New(apierr.Invalid, "limit %d exceeds the maximum of %d groups", limit, most)
+	limit, err := pageLimit(limit, def, most, " groups")
+	if err != nil {
+		return nil, err
 	}
 	if a.Interval > 0 {
 		return s.timechart(ctx, sc, a, limit)

@@ -37,14 +37,9 @@ func (s *Service) Correlate(ctx context.Context, req *sawmillv1.CorrelateRequest
 	default:
 		return nil, apierr.New(apierr.Invalid, "request_id or trace_id is required")
 	}
-	limit := int(req.GetLimit())
-	switch {
-	case limit < 0:
-		return nil, apierr.New(apierr.Invalid, "limit must not be negative")
-	case limit == 0:
-		limit = defaultCorrelateLimit
-	case limit > maxCorrelateLimit:
-		return nil, apierr.New(apierr.Invalid, "limit %d exceeds the maximum of %d", limit, maxCorrelateLimit)
+	limit, err := pageLimit(int(req.GetLimit()), defaultCorrelateLimit, maxCorrelateLimit, "")
+	if err != nil {
+		return nil, err
 	}
 	from, to, err := s.tenantRange(p.TenantID, req)
 	if err != nil {

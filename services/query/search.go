@@ -35,14 +35,9 @@ func (s *Service) Search(ctx context.Context, req *sawmillv1.SearchRequest) (*sa
 	if err != nil {
 		return nil, err
 	}
-	limit := int(req.GetLimit())
-	switch {
-	case limit < 0:
-		return nil, apierr.New(apierr.Invalid, "limit must not be negative")
-	case limit == 0:
-		limit = s.cfg.DefaultLimit
-	case limit > s.cfg.MaxLimit:
-		return nil, apierr.New(apierr.Invalid, "limit %d exceeds the maximum of %d", limit, s.cfg.MaxLimit)
+	limit, err := pageLimit(int(req.GetLimit()), s.cfg.DefaultLimit, s.cfg.MaxLimit, "")
+	if err != nil {
+		return nil, err
 	}
 	q, err := lql.Parse(req.GetQuery())
 	if err != nil {
@@ -256,4 +251,18 @@ func decodeCursor(s string) (cursor, error) {
 		return cursor{}, bad
 	}
 	return cursor{tsNs: ts, seq: seq, idx: uint32(idx)}, nil
+}
+
+// pageLimit applies a request's limit: 0 means def, negative or above most
+// is a 400 (unit, e.g. " groups", follows the maximum in the message).
+func pageLimit(limit, def, most int, unit string) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, apierr.New(apierr.Invalid, "limit must not be negative")
+	case limit == 0:
+		return def, nil
+	case limit > most:
+		return 0, apierr.New(apierr.Invalid, "limit %d exceeds the maximum of %d%s", limit, most, unit)
+	}
+	return limit, nil
 }
