@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs Debian's clickhouse-server when no ClickHouse server binary is
 # present, curl (the README walkthrough and its test use it), and rsyslog
-# and logger (bsdutils; the syslog ingest tests run them as real clients). The
+# and logger (bsdutils; the syslog ingest tests run them as real clients),
+# and Debian's python3-django, python3-celery and python3-pythonjsonlogger
+# (the Python SDK tests). The
 # package's own service start fails under policy-rc.d in
 # containers; that is harmless: Sawmill starts its own private server.
 set -euo pipefail
@@ -18,6 +20,9 @@ have_rsyslogd() { command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd
 have_rsyslogd || pkgs="$pkgs rsyslog"
 command -v logger >/dev/null 2>&1 || pkgs="$pkgs bsdutils"
 command -v python3 >/dev/null 2>&1 || pkgs="$pkgs python3"
+# The Python SDK's tests run Django and Celery under Debian's interpreter.
+have_pymods() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import django, celery, pythonjsonlogger' >/dev/null 2>&1; }
+have_pymods || pkgs="$pkgs python3-django python3-celery python3-pythonjsonlogger"
 [ -n "$pkgs" ] || exit 0
 echo "installing with apt-get:$pkgs" >&2
 sudo=""
@@ -28,5 +33,5 @@ $sudo apt-get update -qq
 $sudo apt-get install -y -qq $pkgs >/dev/null || {
   # The post-install script may fail to start the system service; the
   # binary is what we need.
-  have_clickhouse && command -v curl >/dev/null 2>&1 && have_rsyslogd && command -v logger >/dev/null 2>&1
+  have_clickhouse && command -v curl >/dev/null 2>&1 && have_rsyslogd && command -v logger >/dev/null 2>&1 && have_pymods
 }

@@ -41,6 +41,34 @@ const (
 	// BucketInvoices maps "<tenant>.<period start YYYYMMDD>" to an invoice
 	// (JSON); the key makes an invoice unique per tenant and period.
 	BucketInvoices = "invoices"
+	// Alerts' buckets, keyed "<tenant>.<id>": rules, channels and silences
+	// (JSON), and per rule the evaluation state of its groups.
+	BucketAlertRules    = "alert_rules"
+	BucketAlertChannels = "alert_channels"
+	BucketAlertSilences = "alert_silences"
+	BucketAlertStates   = "alert_states"
+	// BucketAlertLeases maps a rule key to the alerts process evaluating
+	// it; an entry not renewed within AlertLeaseTTL expires.
+	BucketAlertLeases = "alert_leases"
+	// AlertLeaseTTL is how long an alerts process's lease on a rule lasts
+	// without renewal.
+	AlertLeaseTTL = 15 * time.Second
+
+	// NotifyStream is the durable work queue of notifications to deliver,
+	// on NotifySubjectPrefix + tenant.
+	NotifyStream        = "NOTIFY"
+	NotifySubjectPrefix = "notify."
+	// NotifyLogStream records each delivery attempt's outcome, on
+	// NotifyLogSubjectPrefix + tenant.
+	NotifyLogStream        = "NOTIFYLOG"
+	NotifyLogSubjectPrefix = "notifylog."
+	// AlertHistoryStream holds alert state changes, on
+	// AlertHistorySubjectPrefix + tenant.
+	AlertHistoryStream        = "ALERTHISTORY"
+	AlertHistorySubjectPrefix = "alerts.history."
+	// WarningsStream keeps billing's quota warnings (pkg/quota
+	// WarningSubjectPrefix + tenant) until alerts has delivered them.
+	WarningsStream = "WARNINGS"
 
 	// HeaderRetention carries the retention class (days) stamped at ingest.
 	HeaderRetention = "Sawmill-Retention-Days"
@@ -105,6 +133,12 @@ type Bus struct {
 	Searches   jetstream.KeyValue
 	Dashboards jetstream.KeyValue
 	Invoices   jetstream.KeyValue
+	// Alerts' buckets: see the BucketAlert* constants.
+	AlertRules    jetstream.KeyValue
+	AlertChannels jetstream.KeyValue
+	AlertSilences jetstream.KeyValue
+	AlertStates   jetstream.KeyValue
+	AlertLeases   jetstream.KeyValue
 }
 
 // Connect dials NATS (reconnecting forever after the first success), then
@@ -162,18 +196,39 @@ func (b *Bus) ensure(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", LogsStream, err)
 	}
+	for _, sc := range []jetstream.StreamConfig{
+		{Name: NotifyStream, Description: "notifications to deliver", Subjects: []string{NotifySubjectPrefix + "*"},
+			Retention: jetstream.WorkQueuePolicy, MaxAge: 7 * 24 * time.Hour},
+		{Name: NotifyLogStream, Description: "notification delivery log", Subjects: []string{NotifyLogSubjectPrefix + "*"},
+			MaxAge: 30 * 24 * time.Hour},
+		{Name: AlertHistoryStream, Description: "alert state changes", Subjects: []string{AlertHistorySubjectPrefix + "*"},
+			MaxAge: 90 * 24 * time.Hour},
+		{Name: WarningsStream, Description: "quota warnings from billing", Subjects: []string{"quota.warnings.*"},
+			MaxAge: 7 * 24 * time.Hour},
+	} {
+		sc.Storage, sc.Replicas, sc.Duplicates = jetstream.FileStorage, b.cfg.Replicas, b.cfg.DuplicateWindow
+		if _, err := b.JS.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
+	}
 	buckets := []struct {
 		name string
 		kv   *jetstream.KeyValue
 	}{{BucketTenants, &b.Tenants}, {BucketUsers, &b.Users}, {BucketKeys, &b.Keys}, {BucketScrubbing, &b.Scrubbing}, {BucketQuotas, &b.Quotas},
-		{BucketSearches, &b.Searches}, {BucketDashboards, &b.Dashboards}, {BucketInvoices, &b.Invoices}}
+		{BucketSearches, &b.Searches}, {BucketDashboards, &b.Dashboards}, {BucketInvoices, &b.Invoices},
+		{BucketAlertRules, &b.AlertRules}, {BucketAlertChannels, &b.AlertChannels}, {BucketAlertSilences, &b.AlertSilences},
+		{BucketAlertStates, &b.AlertStates}, {BucketAlertLeases, &b.AlertLeases}}
 	for _, bk := range buckets {
-		kv, err := b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		cfg := jetstream.KeyValueConfig{
 			Bucket:   bk.name,
 			History:  1,
 			Storage:  jetstream.FileStorage,
 			Replicas: b.cfg.Replicas,
-		})
+		}
+		if bk.name == BucketAlertLeases {
+			cfg.TTL = AlertLeaseTTL
+		}
+		kv, err := b.JS.CreateOrUpdateKeyValue(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", bk.name, err)
 		}
