@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sawmillhq/sawmill/pkg/plan"
 	"github.com/sawmillhq/sawmill/pkg/quota"
@@ -221,7 +222,11 @@ func (q *quotaKeeper) publish(ctx context.Context) {
 		}
 		if o.warn > 0 {
 			w, _ := json.Marshal(quota.Warning{TenantID: o.st.TenantID, Level: o.warn, State: o.st, Published: now})
-			if err := q.s.bus.NC.Publish(quota.WarningSubjectPrefix+o.st.TenantID, w); err != nil {
+			// Through JetStream (the WARNINGS stream) so that alerts delivers it
+			// even if no alerts process runs now; the msg id makes a
+			// republished warning (after a billing restart) count once.
+			id := fmt.Sprintf("%s/%s/%d", o.st.TenantID, o.st.PeriodStart.Format("20060102"), o.warn)
+			if _, err := q.s.bus.JS.Publish(ctx, quota.WarningSubjectPrefix+o.st.TenantID, w, jetstream.WithMsgID(id)); err != nil {
 				q.s.log.Warn("publish quota warning", "tenant", o.st.TenantID, "err", err)
 			}
 			q.s.log.Info("quota warning", "tenant", o.st.TenantID, "level", o.warn)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sawmillhq/sawmill/pkg/bus"
 	"github.com/sawmillhq/sawmill/pkg/quota"
 	"github.com/sawmillhq/sawmill/pkg/tenant"
 )
@@ -47,5 +48,46 @@ func TestQuotaStateRollsOver(t *testing.T) {
 	st := state()
 	if !st.PeriodStart.Equal(time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC)) || st.EventsUsed != 0 {
 		t.Fatalf("after the rollover: %+v", st)
+	}
+}
+
+// Crossing 80% and then 100% of a quota stores one warning each in the
+// WARNINGS stream (alerts delivers them from there), none for a report that
+// crosses nothing, and none twice.
+func TestQuotaWarningsStored(t *testing.T) {
+	r := newLifecycleRig(t, "")
+	ctx := context.Background()
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	r.svc.SetClock(func() time.Time { return now })
+	dir := tenant.NewDirectory()
+	tn := tenant.Tenant{ID: "tw", Plan: "free", RetentionDays: 7, CreatedAt: time.Date(2026, 3, 15, 9, 0, 0, 0, time.UTC)}
+	b, _ := json.Marshal(tn)
+	dir.Apply(tn.ID, b, false)
+	q := newQuotaKeeper(r.svc, QuotaConfig{}, dir)
+	for _, events := range []int64{1_000_000, 3_100_000, 100, 1_000_000, 5} { // free: 5M a month
+		q.report(quota.Report{Edge: "e1", Deltas: map[string]quota.Delta{"tw": {Events: events}}})
+		q.publish(ctx)
+	}
+	st, err := r.bus.JS.Stream(ctx, bus.WarningsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var levels []int
+	for seq := uint64(1); ; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			break
+		}
+		if m.Subject != quota.WarningSubjectPrefix+"tw" {
+			continue // another test's tenant
+		}
+		var w quota.Warning
+		if err := json.Unmarshal(m.Data, &w); err != nil || w.TenantID != "tw" {
+			t.Fatalf("message %d: %s %s (%v)", seq, m.Subject, m.Data, err)
+		}
+		levels = append(levels, w.Level)
+	}
+	if len(levels) != 2 || levels[0] != 80 || levels[1] != 100 {
+		t.Fatalf("warnings %v, want [80 100]", levels)
 	}
 }
