@@ -7,6 +7,9 @@
 //	sawmill query
 //	sawmill billing
 //
+// The same binary is the command-line client: sawmill signup, login, keys,
+// search, tail -f and ingest (see "sawmill help" and docs/cli.md).
+//
 // Every flag can also be set by environment: -http.addr by SAWMILL_HTTP_ADDR.
 package main
 
@@ -29,10 +32,14 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(os.Stderr, usage)
-		if len(args) == 0 {
-			return errors.New("no role given")
+	// Client commands (and help) first: "sawmill search ...", and "sawmill
+	// ingest FILE" or piped input (see isClientCommand).
+	if isClientCommand(args, os.Stdin) {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := runCLI(ctx, args, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+		stop()
+		if code != exitOK {
+			os.Exit(code) // the client printed its error; 2 means usage
 		}
 		return nil
 	}
@@ -59,16 +66,37 @@ func run(args []string) error {
 	return nil
 }
 
-const usage = `usage: sawmill <role> [flags]
+const usage = `usage: sawmill <command> [flags] [args]
+       sawmill <role> [flags]
 
-roles:
+client commands (talk to a Sawmill over HTTP):
+  signup    create an account, print its first API key, store the session
+  login     log in (e-mail, password); the session goes to ~/.config/sawmill/config.json
+  logout    forget the stored session
+  keys      list | create --name N --scope ingest,query | revoke ID
+  search    search events; "| stats" and "| timechart" queries print tables
+  tail      the latest events; -f follows them live until Ctrl-C
+  ingest    ship lines from files or stdin (NDJSON or plain text)
+
+global flags (client): --url (SAWMILL_URL), --key (SAWMILL_API_KEY), --json
+
+server roles:
   dev       every role in one process, with embedded NATS and a private ClickHouse
-  ingest    HTTP/gRPC ingest edges and the ClickHouse writer
+  ingest    HTTP/gRPC ingest edges and the ClickHouse writer (without files,
+            client flags or piped input; "sawmill ingest -" is always the client)
   query     search
   billing   signup, login, API keys
 
-Run "sawmill <role> -h" for the flags; each flag is also read from the
-environment as SAWMILL_<FLAG> (dots and dashes become underscores).`
+examples:
+  sawmill dev
+  sawmill signup --email ada@example.com --org Example
+  echo '{"level":"error","message":"boom"}' | sawmill ingest
+  sawmill search 'level:error | stats count() by service' --from -24h
+  sawmill tail -f level:error
+
+Run "sawmill help <command>" or "sawmill <command> -h" for a command's flags and
+examples, "sawmill <role> -h" for a role's flags; each role flag is also read from
+the environment as SAWMILL_<FLAG> (dots and dashes become underscores).`
 
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
