@@ -6,8 +6,6 @@
 package notify
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -110,6 +108,27 @@ type Config struct {
 	// MaxBackoff; 0 → 1 s and 5 min.
 	Backoff    time.Duration
 	MaxBackoff time.Duration
+	// Workers is how many deliveries one Run makes at once; 0 → 8.
+	Workers int
+}
+
+func (c *Config) defaults() {
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 8
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 5 * time.Minute
+	}
+	c.MaxBackoff = max(c.MaxBackoff, c.Backoff)
+	if c.Workers <= 0 {
+		c.Workers = 8
+	}
+	if c.PagerDutyURL == "" {
+		c.PagerDutyURL = DefaultPagerDutyURL
+	}
 }
 
 // Queue delivers notifications. Safe for concurrent use.
@@ -120,34 +139,11 @@ type Queue struct {
 }
 
 // NewQueue returns a queue on b's NOTIFY stream.
+// A nil log discards.
 func NewQueue(b *bus.Bus, cfg Config, log *slog.Logger) *Queue {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Queue{b: b, cfg: cfg, log: log}
-}
-
-var errTODO = errors.New("notify: not implemented")
-
-// Validate checks a channel's type and the fields its type needs.
-func (c Channel) Validate() error { return errTODO }
-
-// Enqueue durably queues n for each channel id (one message per channel,
-// deduplicated on n.ID and the channel id). It returns once JetStream has
-// stored them.
-func (q *Queue) Enqueue(ctx context.Context, n Notification, channelIDs []string) error {
-	return errTODO
-}
-
-// Run delivers queued notifications until ctx ends; several processes may
-// run it at once (each message goes to one of them).
-func (q *Queue) Run(ctx context.Context) error { return errTODO }
-
-// RunUsage turns billing's quota warnings (the WARNINGS stream) into usage
-// notifications to each of the tenant's channels, until ctx ends.
-func (q *Queue) RunUsage(ctx context.Context) error { return errTODO }
-
-// Send makes one delivery attempt at once (test notifications).
-func (q *Queue) Send(ctx context.Context, ch Channel, n Notification) error { return errTODO }
-
-// Log returns a tenant's delivery records, newest first, at most limit.
-func (q *Queue) Log(ctx context.Context, tenant string, limit int) ([]Record, error) {
-	return nil, errTODO
 }
