@@ -344,8 +344,16 @@ func selectIDs(tb testing.TB, conn driver.Conn, tenant string, q *Query) []uint3
 	where, args := q.SQL()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	stmt := "SELECT idx FROM logs WHERE tenant_id = ? AND " + where + " ORDER BY idx"
-	rs, err := conn.Query(ctx, stmt, append([]any{tenant}, args...)...)
+	// As the query service runs it: the search_text PREWHERE, when there is
+	// one, must not lose a row SQL selects.
+	var pargs []any
+	stmt := "SELECT idx FROM logs "
+	if pre, a, ok := q.Prewhere(); ok {
+		stmt += "PREWHERE " + pre + " "
+		pargs = a
+	}
+	stmt += "WHERE tenant_id = ? AND " + where + " ORDER BY idx"
+	rs, err := conn.Query(ctx, stmt, append(append(pargs, tenant), args...)...)
 	if err != nil {
 		tb.Fatalf("%q: %s: %v", q.String(), stmt, err)
 	}

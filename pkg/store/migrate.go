@@ -14,12 +14,17 @@ type Migration struct {
 	Version uint32
 	Name    string
 	SQL     string
+	// Done, when set, is a query answering a count that is non-zero once SQL
+	// has taken effect, for statements 18.16 cannot make idempotent (it has
+	// no ADD COLUMN IF NOT EXISTS): Migrate skips SQL when it is non-zero.
+	Done string
 }
 
 // Migrations is the schema, oldest first, versions strictly increasing.
 // Append only: never edit or reorder an applied migration, add a new one.
 // Every statement runs on ClickHouse 18.16 and on current releases, so: no
-// DateTime64, Map, LowCardinality, TTL, codecs or skipping indexes; the
+// DateTime64, Map, LowCardinality, TTL, codecs or skipping indexes, no ADD
+// COLUMN IF NOT EXISTS (use Done instead); the
 // `ENGINE = MergeTree() PARTITION BY ... ORDER BY ...` syntax.
 var Migrations = []Migration{
 	{
@@ -94,7 +99,28 @@ SELECT
 FROM logs
 GROUP BY tenant_id, hour`,
 	},
+	{
+		Version: 4,
+		Name:    "logs search_text",
+		// Every text a bare search term looks in (the text columns and the
+		// attribute values; pkg/lql textColumns), one per line, ASCII
+		// letters lowered: lql's PREWHERE tests this one column before the
+		// exact per-column predicate reads the others (pkg/lql Prewhere).
+		// Computed by the server on insert; for parts written before this
+		// migration, computed when read.
+		SQL: "ALTER TABLE logs ADD COLUMN " + SearchTextColumn + " String MATERIALIZED " + SearchTextExpr,
+		Done: "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'logs' AND name = '" +
+			SearchTextColumn + "'",
+	},
 }
+
+// SearchTextColumn and SearchTextExpr define logs.search_text (migration 4).
+const (
+	SearchTextColumn = "search_text"
+	SearchTextExpr   = `lower(concat(message, '\n', level, '\n', service, '\n', environment, '\n', host, '\n', logger, '\n', ` +
+		`trace_id, '\n', span_id, '\n', request_id, '\n', exc_type, '\n', exc_message, '\n', exc_stack, '\n', ` +
+		`arrayStringConcat(attr_values, '\n')))`
+)
 
 // migrationsTable records applied migrations. ReplacingMergeTree: when two
 // processes record the same version at once, the duplicate row is harmless
@@ -123,8 +149,18 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if applied[m.Version] {
 			continue
 		}
-		if err := s.conn.Exec(ctx, m.SQL); err != nil {
-			return fmt.Errorf("store: migration %d (%s): %w", m.Version, m.Name, err)
+		done, err := s.migrationDone(ctx, m)
+		if err != nil {
+			return err
+		}
+		if !done {
+			if err := s.conn.Exec(ctx, m.SQL); err != nil {
+				// Another process may have applied it between the check and
+				// the statement.
+				if done, _ := s.migrationDone(ctx, m); !done {
+					return fmt.Errorf("store: migration %d (%s): %w", m.Version, m.Name, err)
+				}
+			}
 		}
 		// INSERT ... SELECT: 18.16 never answers an INSERT ... VALUES sent as
 		// a plain query over the native protocol (the driver waits for ever).
@@ -134,6 +170,19 @@ func (s *Store) Migrate(ctx context.Context) error {
 		s.logger.Info("clickhouse migration applied", "version", m.Version, "name", m.Name, "database", s.cfg.Database)
 	}
 	return nil
+}
+
+// migrationDone reports whether m's Done query says it has taken effect
+// (applied by a process that died before recording it).
+func (s *Store) migrationDone(ctx context.Context, m Migration) (bool, error) {
+	if m.Done == "" {
+		return false, nil
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, m.Done).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: migration %d (%s): check: %w", m.Version, m.Name, err)
+	}
+	return n > 0, nil
 }
 
 // MigrationsApplied reports whether every migration in Migrations has been

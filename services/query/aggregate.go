@@ -165,12 +165,23 @@ func (st *stmt) expr(e lql.Expr) { st.add(e.SQL, e.Args...) }
 // from writes FROM and WHERE: the tenant predicate and time range always,
 // as search does, then the query's expression.
 func (st *stmt) from(sc scope) {
-	st.add(" FROM logs WHERE tenant_id = ?", sc.tenant)
+	st.fromLogs(sc.q, sc.tenant)
 	// ts (seconds) prunes partitions and primary-key ranges; ts_ns is exact.
 	st.add(" AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns < ?",
 		sc.from.Unix(), sc.to.Unix(), sc.from.UnixNano(), sc.to.UnixNano())
 	where, args := sc.q.SQL()
 	st.add(" AND ("+where+")", args...)
+}
+
+// fromLogs writes " FROM logs [PREWHERE ...] WHERE tenant_id = ?": the
+// query's search_text filter, when it has one, is read before any other
+// column (see lql.Query.Prewhere); the caller still ANDs q.SQL().
+func (st *stmt) fromLogs(q *lql.Query, tenant string) {
+	st.add(" FROM logs")
+	if pre, args, ok := q.Prewhere(); ok {
+		st.add(" PREWHERE "+pre, args...)
+	}
+	st.add(" WHERE tenant_id = ?", tenant)
 }
 
 // layout is the shape of a result row: [_b], [_top],

@@ -115,7 +115,8 @@ func (s *Service) page(ctx context.Context, tenant string, from, to time.Time, a
 // to) (after the cursor, if any), newest first.
 func (s *Service) positions(ctx context.Context, tenant string, from, to time.Time, after *cursor, q *lql.Query, n int) ([]cursor, error) {
 	st := &stmt{}
-	st.add("SELECT ts_ns, seq, idx FROM logs WHERE tenant_id = ?", tenant)
+	st.add("SELECT ts_ns, seq, idx")
+	st.fromLogs(q, tenant)
 	// ts (seconds) prunes partitions and primary-key ranges; ts_ns is exact.
 	st.add(" AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns < ?",
 		from.Unix(), to.Unix(), from.UnixNano(), to.UnixNano())

@@ -1,0 +1,95 @@
+package lql
+
+// SearchTextColumn is the logs table's column holding every text a bare
+// term searches — the text columns and the attribute values, joined by
+// newlines — with ASCII letters lowered (migration 4 in pkg/store). One
+// substring test on it rules a row out faster than a test per column.
+const SearchTextColumn = "search_text"
+
+// Prewhere returns a condition over SearchTextColumn that every row SQL
+// selects also meets, and its arguments, for a PREWHERE clause: ClickHouse
+// reads that one column first and the others only for the granules it
+// leaves. It is a filter, not the query: callers still AND SQL into WHERE,
+// so the rows selected are exactly SQL's. ok is false when no such
+// condition helps (no positive term, or only negated or exact-field ones).
+func (q *Query) Prewhere() (expr string, args []any, ok bool) {
+	if q.root == nil {
+		return "", nil, false
+	}
+	var c sqlCompiler
+	if !c.prewhere(q.root) {
+		return "", nil, false
+	}
+	return c.b.String(), c.args, true
+}
+
+// prewhere writes n's necessary condition over SearchTextColumn and
+// reports whether it has one; when it has none, it writes nothing.
+func (c *sqlCompiler) prewhere(n Node) bool {
+	switch n := n.(type) {
+	case *Term:
+		return c.prewhereNeedle(newNeedle(n.Text))
+	case *Field:
+		if spec := lookupField(n.Name); spec.kind == textField {
+			return c.prewhereNeedle(newNeedle(n.Value))
+		}
+		return false
+	case *And:
+		// Any operand's condition is necessary; AND those there are.
+		var parts []sqlCompiler
+		for _, x := range n.Operands {
+			var p sqlCompiler
+			if p.prewhere(x) {
+				parts = append(parts, p)
+			}
+		}
+		return c.join(parts, " AND ")
+	case *Or:
+		// Necessary only when every operand has one.
+		parts := make([]sqlCompiler, 0, len(n.Operands))
+		for _, x := range n.Operands {
+			var p sqlCompiler
+			if !p.prewhere(x) {
+				return false
+			}
+			parts = append(parts, p)
+		}
+		return c.join(parts, " OR ")
+	}
+	return false // Not, and anything new: no condition
+}
+
+func (c *sqlCompiler) join(parts []sqlCompiler, sep string) bool {
+	if len(parts) == 0 {
+		return false
+	}
+	c.b.WriteByte('(')
+	for i := range parts {
+		if i > 0 {
+			c.b.WriteString(sep)
+		}
+		c.b.WriteString(parts[i].b.String())
+		c.args = append(c.args, parts[i].args...)
+	}
+	c.b.WriteByte(')')
+	return true
+}
+
+// prewhereNeedle writes a case-sensitive substring test of the needle,
+// ASCII-lowered, on SearchTextColumn. It is necessary for every needle
+// contains accepts except a case-insensitive non-ASCII one (ClickHouse's
+// lower leaves non-ASCII letters as they are, so "É" in a column would not
+// be found by "é" in the lowered text): those get no condition.
+//   - case-sensitive (position): the column holds the needle, so the
+//     lowered text holds the lowered needle, lowering acting on ASCII bytes
+//     alone and UTF-8's multi-byte sequences having no ASCII bytes;
+//   - ASCII case-insensitive (positionCaseInsensitive): equal up to ASCII
+//     case means equal once both are ASCII-lowered.
+func (c *sqlCompiler) prewhereNeedle(n needle) bool {
+	if n.fold && n.runes != nil || n.text == "" {
+		return false
+	}
+	c.b.WriteString("position(" + SearchTextColumn + ", ?) > 0")
+	c.args = append(c.args, asciiLower(n.text))
+	return true
+}
