@@ -1,5 +1,7 @@
 package lql
 
+import "strings"
+
 // SearchTextColumn is the logs table's column holding every text a bare
 // term searches — the text columns and the attribute values, joined by
 // newlines — with ASCII letters lowered (migration 4 in pkg/store). One
@@ -89,7 +91,24 @@ func (c *sqlCompiler) prewhereNeedle(n needle) bool {
 	if n.fold && n.runes != nil || n.text == "" {
 		return false
 	}
-	c.b.WriteString("position(" + SearchTextColumn + ", ?) > 0")
-	c.args = append(c.args, asciiLower(n.text))
+	// LIKE rather than position: an ngram bloom-filter index on the column
+	// (modern ClickHouse, pkg/store migration 5) serves LIKE.
+	c.b.WriteString(SearchTextColumn + " LIKE ?")
+	c.args = append(c.args, "%"+likeEscape(asciiLower(n.text))+"%")
 	return true
+}
+
+// likeEscape escapes LIKE's metacharacters so that s matches itself.
+func likeEscape(s string) string {
+	if !strings.ContainsAny(s, `%_\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r == '%' || r == '_' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -44,13 +44,13 @@ func TestPrewhere(t *testing.T) {
 			}
 		}
 	}
-	const p = "position(search_text, ?) > 0"
-	f("Timeout", p, "timeout")
-	f(`"Connection Reset"`, p, "connection reset")
-	f("message:/x", p, "/x")
-	f("timeout level:error", "("+p+")", "timeout")
-	f("timeout AND refused", "("+p+" AND "+p+")", "timeout", "refused")
-	f("timeout OR refused", "("+p+" OR "+p+")", "timeout", "refused")
+	const p = "search_text LIKE ?"
+	f("Timeout", p, "%timeout%")
+	f(`"Connection Reset"`, p, "%connection reset%")
+	f("message:/x", p, "%/x%")
+	f("timeout level:error", "("+p+")", "%timeout%")
+	f("timeout AND refused", "("+p+" AND "+p+")", "%timeout%", "%refused%")
+	f("timeout OR refused", "("+p+" OR "+p+")", "%timeout%", "%refused%")
 	f("timeout OR level:error", "")
 	f("-timeout", "")
 	f("NOT timeout", "")
@@ -58,5 +58,6 @@ func TestPrewhere(t *testing.T) {
 	f("service:web", "")
 	f("ÉCHEC", "") // case-insensitive non-ASCII: lower() does not fold it
 	f("", "")
-	f("timeout | stats count()", p, "timeout")
+	f("timeout | stats count()", p, "%timeout%")
+	f(`"100%_done\\x"`, p, `%100\%\_done\\x%`)
 }

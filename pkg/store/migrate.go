@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -18,6 +19,11 @@ type Migration struct {
 	// has taken effect, for statements 18.16 cannot make idempotent (it has
 	// no ADD COLUMN IF NOT EXISTS): Migrate skips SQL when it is non-zero.
 	Done string
+	// MinMajor, when set, is the oldest ClickHouse major version the
+	// statement runs on (a feature 18.16 lacks, such as skipping indexes).
+	// On an older server the migration is neither run nor recorded, so it
+	// runs once the server is upgraded; it does not count as missing.
+	MinMajor int
 }
 
 // Migrations is the schema, oldest first, versions strictly increasing.
@@ -112,6 +118,17 @@ GROUP BY tenant_id, hour`,
 		Done: "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'logs' AND name = '" +
 			SearchTextColumn + "'",
 	},
+	{
+		Version: 5,
+		Name:    "search_text ngram index",
+		// On servers with skipping indexes (GA since 20.x): a bloom filter of
+		// the 3-grams of each granule's search_text (32 KiB per granule of
+		// 8192 rows), which lets the PREWHERE's LIKE '%term%' skip the
+		// granules that cannot hold the term. Parts written before it get
+		// the index as they merge.
+		SQL:      "ALTER TABLE logs ADD INDEX IF NOT EXISTS search_text_ngram " + SearchTextColumn + " TYPE ngrambf_v1(3, 32768, 2, 0) GRANULARITY 1",
+		MinMajor: 20,
+	},
 }
 
 // SearchTextColumn and SearchTextExpr define logs.search_text (migration 4).
@@ -145,8 +162,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	major, err := s.serverMajor(ctx)
+	if err != nil {
+		return err
+	}
 	for _, m := range Migrations {
-		if applied[m.Version] {
+		if applied[m.Version] || major < m.MinMajor {
 			continue
 		}
 		done, err := s.migrationDone(ctx, m)
@@ -200,12 +221,30 @@ func (s *Store) MigrationsApplied(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	major, err := s.serverMajor(ctx)
+	if err != nil {
+		return false, err
+	}
 	for _, m := range Migrations {
-		if !applied[m.Version] {
+		if !applied[m.Version] && major >= m.MinMajor {
 			return false, nil
 		}
 	}
 	return true, nil
+}
+
+// serverMajor returns the server's major version (18 for 18.16.1).
+func (s *Store) serverMajor(ctx context.Context) (int, error) {
+	var v string
+	if err := s.conn.QueryRow(ctx, "SELECT version()").Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: server version: %w", err)
+	}
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return 0, fmt.Errorf("store: server version %q: %w", v, err)
+	}
+	return n, nil
 }
 
 func (s *Store) appliedVersions(ctx context.Context) (map[uint32]bool, error) {

@@ -28,8 +28,18 @@ func TestMigrateTwice(t *testing.T) {
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM schema_migrations").Scan(&n); err != nil {
 		t.Fatalf("count schema_migrations: %v", err)
 	}
-	if n != uint64(len(Migrations)) {
-		t.Fatalf("schema_migrations has %d rows after two runs, want %d", n, len(Migrations))
+	major, err := s.serverMajor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, m := range Migrations {
+		if major >= m.MinMajor {
+			want++
+		}
+	}
+	if n != uint64(want) {
+		t.Fatalf("schema_migrations has %d rows after two runs, want %d (server major %d)", n, want, major)
 	}
 }
 
