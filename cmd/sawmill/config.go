@@ -9,6 +9,7 @@ import (
 
 	"github.com/sawmillhq/sawmill/pkg/envflag"
 	"github.com/sawmillhq/sawmill/pkg/server"
+	"github.com/sawmillhq/sawmill/services/alerts"
 	"github.com/sawmillhq/sawmill/services/billing"
 	"github.com/sawmillhq/sawmill/services/ingest"
 	"github.com/sawmillhq/sawmill/services/query"
@@ -27,6 +28,9 @@ type Config struct {
 	// NATSURL of the cluster; "" in dev → an embedded server on NATSPort.
 	NATSURL  string
 	NATSPort int
+	// NATSReplicas is the replica count of the stream and buckets (3 on a
+	// production cluster).
+	NATSReplicas int
 
 	// ClickHouseAddr (host:port, native protocol); "" in dev → a private
 	// clickhouse-server on ClickHousePort.
@@ -60,15 +64,16 @@ type Config struct {
 	Writer      ingest.WriterConfig
 	Query       query.Config
 	Billing     billing.Config
+	Alerts      alerts.Config
 }
 
-var roles = map[string]bool{"dev": true, "ingest": true, "query": true, "billing": true}
+var roles = map[string]bool{"dev": true, "ingest": true, "query": true, "billing": true, "alerts": true}
 
 // parseConfig parses flags and SAWMILL_* environment variables (lookup is
 // os.LookupEnv when nil) for a role.
 func parseConfig(role string, args []string, lookup func(string) (string, bool)) (Config, error) {
 	if !roles[role] {
-		return Config{}, fmt.Errorf("unknown role %q: use dev, ingest, query or billing", role)
+		return Config{}, fmt.Errorf("unknown role %q: use dev, ingest, query, billing or alerts", role)
 	}
 	c := Config{Role: role}
 	fs := flag.NewFlagSet("sawmill "+role, flag.ContinueOnError)
@@ -77,6 +82,7 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 	c.Server.RegisterFlags(fs)
 	fs.StringVar(&c.NATSURL, "nats.url", "", "NATS server URL(s); empty in dev: start an embedded server")
 	fs.IntVar(&c.NATSPort, "nats.port", 4222, "port of the embedded NATS server (dev)")
+	fs.IntVar(&c.NATSReplicas, "nats.replicas", 1, "replicas of the JetStream streams and KV buckets (3 on a cluster)")
 	fs.StringVar(&c.ClickHouseAddr, "clickhouse.addr", "", "ClickHouse native-protocol address host:port; empty in dev: start a private server")
 	fs.StringVar(&c.ClickHouseDatabase, "clickhouse.database", "sawmill", "ClickHouse database")
 	fs.IntVar(&c.ClickHousePort, "clickhouse.port", 19000, "native port of the private ClickHouse server (dev)")
@@ -92,6 +98,7 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 	fs.DurationVar(&c.RetentionInterval, "billing.retention-interval", time.Hour, "how often expired log partitions are dropped")
 	fs.StringVar(&c.OperatorKey, "auth.operator-key", "", "operator credential for /v1/operator/...; empty: operator API disabled")
 	c.Billing.RegisterFlags(fs)
+	c.Alerts.RegisterFlags(fs)
 	if err := envflag.Parse(fs, args, "SAWMILL_", lookup); err != nil {
 		return Config{}, err
 	}
@@ -104,6 +111,9 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 // Validate reports settings a role cannot run with.
 func (c Config) Validate() error {
 	if err := c.Tail.Validate(); err != nil {
+		return err
+	}
+	if err := c.Alerts.Validate(); err != nil {
 		return err
 	}
 	if c.Role != "dev" {

@@ -23,6 +23,8 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/server"
 	"github.com/sawmillhq/sawmill/pkg/store"
 	"github.com/sawmillhq/sawmill/pkg/tenant"
+	"github.com/sawmillhq/sawmill/services/alerts"
+	"github.com/sawmillhq/sawmill/services/alerts/notify"
 	"github.com/sawmillhq/sawmill/services/billing"
 	"github.com/sawmillhq/sawmill/services/ingest"
 	"github.com/sawmillhq/sawmill/services/query"
@@ -84,7 +86,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 		})
 	}
 	var tenants *tenant.Directory
-	if dev || cfg.Role == "billing" || cfg.Role == "ingest" || cfg.Role == "query" {
+	if dev || cfg.Role == "billing" || cfg.Role == "ingest" || cfg.Role == "query" || cfg.Role == "alerts" {
 		tenants = tenant.NewDirectory()
 		if err := st.bus.Follow(ctx, st.bus.Tenants, tenants.Apply); err != nil {
 			return st, fmt.Errorf("follow tenants: %w", err)
@@ -168,11 +170,39 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 			return st, fmt.Errorf("saved searches: %w", err)
 		}
 	}
+	if dev || cfg.Role == "alerts" {
+		if err := st.startAlerts(ctx, authn, tenants); err != nil {
+			return st, err
+		}
+	}
 	if err := st.Server.Start(); err != nil {
 		st.Server = nil
 		return st, err
 	}
 	return st, nil
+}
+
+// startAlerts registers AlertService and runs the evaluator, the
+// notification queue and usage notifications in the background.
+func (st *Stack) startAlerts(ctx context.Context, authn *auth.Authenticator, tenants *tenant.Directory) error {
+	cfg, log := st.Config, st.log.With("role", "alerts")
+	plans, err := plan.Load(cfg.PlansFile)
+	if err != nil {
+		return err
+	}
+	q := notify.NewQueue(st.bus, cfg.Alerts.Notify, log.With("component", "notify"))
+	a := alerts.New(cfg.Alerts, log, st.bus, authn, st.store, plans, tenants, q)
+	if err := a.Register(ctx, st.Server); err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	for name, run := range map[string]func(context.Context) error{"evaluator": a.Run, "notifications": q.Run, "usage notifications": q.RunUsage} {
+		st.background(func() {
+			if err := run(ctx); err != nil && ctx.Err() == nil {
+				log.Error(name+" stopped", "err", err)
+			}
+		})
+	}
+	return nil
 }
 
 // background runs f until the stack closes; Close waits for it.
@@ -203,7 +233,7 @@ func (st *Stack) startDeps(ctx context.Context, dev bool) error {
 		st.nats = ns
 		natsURL = ns.ClientURL()
 	}
-	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "sawmill-" + cfg.Role, Logger: st.log.With("component", "bus")})
+	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "sawmill-" + cfg.Role, Replicas: cfg.NATSReplicas, Logger: st.log.With("component", "bus")})
 	if err != nil {
 		return err
 	}
