@@ -249,7 +249,7 @@ func (st *Stack) startDeps(ctx context.Context, dev bool) error {
 		st.ch = ch
 		chAddr = ch.Addr()
 	}
-	s, err := store.Open(ctx, store.Config{Addr: chAddr, Database: cfg.ClickHouseDatabase, Logger: st.log.With("component", "store")})
+	s, err := store.Open(ctx, store.Config{Addr: chAddr, Database: cfg.ClickHouseDatabase, SearchIndex: cfg.ClickHouseSearchIndex, Logger: st.log.With("component", "store")})
 	if err != nil {
 		return err
 	}

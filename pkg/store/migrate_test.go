@@ -34,7 +34,7 @@ func TestMigrateTwice(t *testing.T) {
 	}
 	want := 0
 	for _, m := range Migrations {
-		if major >= m.MinMajor {
+		if s.wants(m, major) {
 			want++
 		}
 	}
@@ -184,4 +184,29 @@ func waitFor(tb testing.TB, cond func() bool) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	tb.Fatal("condition not met within 5 s")
+}
+
+func TestMigrationWanted(t *testing.T) {
+	s := &Store{}
+	opt := Migration{Version: 9, MinMajor: 20, Optional: true}
+	plain := Migration{Version: 1}
+	modern := Migration{Version: 2, MinMajor: 20}
+	for _, c := range []struct {
+		m      Migration
+		major  int
+		search bool
+		want   bool
+	}{
+		{plain, 18, false, true},
+		{modern, 18, false, false},
+		{modern, 26, false, true},
+		{opt, 26, false, false},
+		{opt, 26, true, true},
+		{opt, 18, true, false},
+	} {
+		s.cfg.SearchIndex = c.search
+		if got := s.wants(c.m, c.major); got != c.want {
+			t.Errorf("wants(%+v, %d) with SearchIndex %v = %v", c.m, c.major, c.search, got)
+		}
+	}
 }

@@ -57,6 +57,10 @@ type Config struct {
 	// MaxMemoryBytes bounds each Query's memory on the server
 	// (max_memory_usage). If 0, the server profile's limit applies.
 	MaxMemoryBytes uint64
+	// SearchIndex enables the optional ngram index on search_text
+	// (migration 5, servers ≥ 20 only): faster rare-term search, slower
+	// inserts (see docs/ARCHITECTURE.md).
+	SearchIndex bool
 	// Logger receives connection events. If nil, nothing is logged.
 	Logger *slog.Logger
 }
