@@ -75,7 +75,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (st *Stack, err er
 
 	st.Server = server.New(cfg.Server, log)
 	st.Server.AddCheck("nats", st.bus.Ping)
-	if st.store != nil {
+	// An ingest node keeps accepting into JetStream while ClickHouse is down
+	// (its writer catches up afterwards): ClickHouse does not make it unready,
+	// or a load balancer would turn clients away for nothing.
+	if st.store != nil && cfg.Role != "ingest" {
 		st.Server.AddCheck("clickhouse", st.store.Ping)
 		st.Server.AddCheck("migrations", func(ctx context.Context) error {
 			ok, err := st.store.MigrationsApplied(ctx)
@@ -233,7 +236,7 @@ func (st *Stack) startDeps(ctx context.Context, dev bool) error {
 		st.nats = ns
 		natsURL = ns.ClientURL()
 	}
-	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "sawmill-" + cfg.Role, Replicas: cfg.NATSReplicas, Logger: st.log.With("component", "bus")})
+	b, err := bus.Connect(ctx, bus.Config{URL: natsURL, Name: "sawmill-" + cfg.Role, Replicas: cfg.NATSReplicas, WriterAckWait: cfg.Writer.AckWait, Logger: st.log.With("component", "bus")})
 	if err != nil {
 		return err
 	}

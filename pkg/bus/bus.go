@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,6 +78,32 @@ const (
 	HeaderEvents = "Sawmill-Events"
 )
 
+// redactURLs replaces the passwords in a comma-separated list of NATS URLs
+// (nats://user:password@host) so that the list can be logged.
+func redactURLs(list string) string {
+	parts := strings.Split(list, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// WriterConsumerConfig is the configuration of the durable consumer the
+// writers share (bus.Connect creates it; writers bind to it).
+func WriterConsumerConfig(ackWait time.Duration) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       WriterConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 10000,
+		FilterSubject: LogsSubjectPrefix + "*",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
 // LogsSubject returns the subject a tenant's batches are published on.
 func LogsSubject(tenant string) string { return LogsSubjectPrefix + tenant }
 
@@ -87,12 +115,19 @@ type Config struct {
 	Name string
 	// DuplicateWindow is how long an Idempotency-Key is remembered. 0 → 10 minutes.
 	DuplicateWindow time.Duration
-	// MaxAge bounds how long batches stay in the stream after the writer has
-	// stored them (they are kept for replay and debugging). 0 → 24 hours.
+	// MaxAge bounds how long a batch waits for the writer: the stream keeps a
+	// batch until the writer has acknowledged it (interest retention), and
+	// one older than MaxAge is dropped even then — the longest writer or
+	// ClickHouse outage survived without loss. 0 → 7 days.
 	MaxAge time.Duration
-	// MaxBytes bounds the stream's size; publishes fail (and clients see 503)
-	// when it is full. 0 → 10 GiB.
+	// MaxBytes bounds the unwritten backlog; when it is full, publishes fail
+	// (edges answer 503 with Retry-After) instead of dropping anything.
+	// 0 → 10 GiB.
 	MaxBytes int64
+	// WriterAckWait is the redelivery timeout of the writer consumer, which
+	// Connect creates so that no batch is published before its interest
+	// exists. 0 → 30 s.
+	WriterAckWait time.Duration
 	// Replicas for the stream and buckets (1 for a single server).
 	Replicas int
 	Logger   *slog.Logger
@@ -103,7 +138,10 @@ func (c *Config) defaults() {
 		c.DuplicateWindow = 10 * time.Minute
 	}
 	if c.MaxAge == 0 {
-		c.MaxAge = 24 * time.Hour
+		c.MaxAge = 7 * 24 * time.Hour
+	}
+	if c.WriterAckWait == 0 {
+		c.WriterAckWait = 30 * time.Second
 	}
 	if c.MaxBytes == 0 {
 		c.MaxBytes = 10 << 30
@@ -162,10 +200,10 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 				log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connect nats %s: %w", cfg.URL, err)
+		return nil, fmt.Errorf("connect nats %s: %w", redactURLs(cfg.URL), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -185,16 +223,26 @@ func (b *Bus) ensure(ctx context.Context) error {
 		Name:        LogsStream,
 		Description: "event batches from ingest edges, consumed by writers and tails",
 		Subjects:    []string{LogsSubjectPrefix + "*"},
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      b.cfg.MaxAge,
-		MaxBytes:    b.cfg.MaxBytes,
-		Storage:     jetstream.FileStorage,
-		Replicas:    b.cfg.Replicas,
-		Duplicates:  b.cfg.DuplicateWindow,
+		// Interest: a batch stays until every consumer has it — the
+		// writer's ack, a tail's delivery — so the size limit counts only
+		// what is not yet stored, and DiscardNew refuses new batches (503)
+		// rather than dropping unwritten ones.
+		Retention:  jetstream.InterestPolicy,
+		Discard:    jetstream.DiscardNew,
+		MaxAge:     b.cfg.MaxAge,
+		MaxBytes:   b.cfg.MaxBytes,
+		Storage:    jetstream.FileStorage,
+		Replicas:   b.cfg.Replicas,
+		Duplicates: b.cfg.DuplicateWindow,
 	})
 	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", LogsStream, err)
+	}
+	// Under interest retention a batch published while no consumer exists
+	// is dropped at once: the writer's consumer must exist before any edge
+	// publishes, whichever role starts first.
+	if _, err := b.JS.CreateOrUpdateConsumer(ctx, LogsStream, WriterConsumerConfig(b.cfg.WriterAckWait)); err != nil {
+		return fmt.Errorf("ensure consumer %s: %w", WriterConsumer, err)
 	}
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: NotifyStream, Description: "notifications to deliver", Subjects: []string{NotifySubjectPrefix + "*"},

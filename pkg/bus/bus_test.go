@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sawmillhq/sawmill/pkg/testenv"
 )
@@ -105,4 +108,71 @@ func TestFollow(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	waitFor("a change after the restart", func() bool { v, _ := get("t1.c"); return v == "3" })
+}
+
+func TestRedactURLs(t *testing.T) {
+	got := redactURLs("nats://app:s3cret@n1:4222, nats://n2:4222,nats://tok@n3:4222")
+	if strings.Contains(got, "s3cret") || !strings.Contains(got, "n2:4222") || !strings.Contains(got, "app:xxxxx@n1") {
+		t.Fatalf("redacted: %s", got)
+	}
+}
+
+// Nothing unwritten is ever dropped: batches wait for the writer's
+// consumer (which Connect creates, so none is published before it exists),
+// a full stream refuses new batches instead of discarding old ones, and a
+// batch the writer has acknowledged frees its room.
+func TestLogsStreamKeepsUnwrittenBatches(t *testing.T) {
+	n := testenv.StartNATS(t)
+	ctx := context.Background()
+	b, err := Connect(ctx, Config{URL: n.URL(), Name: t.Name(), Logger: quiet, MaxBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	body := []byte(strings.Repeat("x", 4<<10))
+	stored := 0
+	var refused error
+	for range 100 {
+		if _, err := b.JS.Publish(ctx, LogsSubject("t1"), body); err != nil {
+			refused = err
+			break
+		}
+		stored++
+	}
+	if refused == nil || stored == 0 {
+		t.Fatalf("%d publishes of 4 KiB into a 64 KiB stream all succeeded (%v)", stored, refused)
+	}
+	st, err := b.JS.Stream(ctx, LogsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(info.State.Msgs) != stored || info.State.FirstSeq != 1 {
+		t.Fatalf("stream holds %d messages from seq %d; %d were acknowledged: a batch was dropped", info.State.Msgs, info.State.FirstSeq, stored)
+	}
+	// The writer stores and acknowledges them: room again.
+	cons, err := b.JS.Consumer(ctx, LogsStream, WriterConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(stored, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+		acked++
+	}
+	if acked != stored {
+		t.Fatalf("writer consumer got %d of %d batches", acked, stored)
+	}
+	if _, err := b.JS.Publish(ctx, LogsSubject("t1"), body); err != nil {
+		t.Fatalf("publish after the writer caught up: %v", err)
+	}
 }

@@ -257,7 +257,7 @@ func TestLeaseHandover(t *testing.T) {
 func TestWriterWatermark(t *testing.T) {
 	e := newEnv(t, testConfig())
 	ctx := context.Background()
-	cons, err := e.bus.JS.CreateOrUpdateConsumer(ctx, bus.LogsStream, jetstream.ConsumerConfig{Durable: bus.WriterConsumer, AckPolicy: jetstream.AckExplicitPolicy})
+	cons, err := e.bus.JS.CreateOrUpdateConsumer(ctx, bus.LogsStream, bus.WriterConsumerConfig(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

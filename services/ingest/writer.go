@@ -174,15 +174,7 @@ func (w *Writer) Run(ctx context.Context) error {
 func (w *Writer) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		cons, err := w.bus.JS.CreateOrUpdateConsumer(cctx, bus.LogsStream, jetstream.ConsumerConfig{
-			Durable:       bus.WriterConsumer,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       w.cfg.AckWait,
-			MaxDeliver:    -1,
-			MaxAckPending: 10000,
-			FilterSubject: bus.LogsSubjectPrefix + "*",
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
+		cons, err := w.bus.JS.CreateOrUpdateConsumer(cctx, bus.LogsStream, bus.WriterConsumerConfig(w.cfg.AckWait))
 		cancel()
 		if err == nil {
 			return cons, nil
