@@ -36,6 +36,8 @@ type Config struct {
 	// clickhouse-server on ClickHousePort.
 	ClickHouseAddr     string
 	ClickHouseDatabase string
+	// ClickHouseUsername and ClickHousePassword authenticate to ClickHouse.
+	ClickHouseUsername, ClickHousePassword string
 	// ClickHouseSearchIndex adds the optional ngram index on search_text
 	// (servers ≥ 20; see pkg/store migration 5).
 	ClickHouseSearchIndex bool
@@ -88,6 +90,8 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 	fs.IntVar(&c.NATSReplicas, "nats.replicas", 1, "replicas of the JetStream streams and KV buckets (3 on a cluster)")
 	fs.StringVar(&c.ClickHouseAddr, "clickhouse.addr", "", "ClickHouse native-protocol address host:port; empty in dev: start a private server")
 	fs.StringVar(&c.ClickHouseDatabase, "clickhouse.database", "sawmill", "ClickHouse database")
+	fs.StringVar(&c.ClickHouseUsername, "clickhouse.username", "default", "ClickHouse user")
+	fs.StringVar(&c.ClickHousePassword, "clickhouse.password", "", "ClickHouse password (prefer SAWMILL_CLICKHOUSE_PASSWORD from a secret)")
 	fs.BoolVar(&c.ClickHouseSearchIndex, "clickhouse.search-index", false, "add an ngram bloom-filter index on search_text (ClickHouse >= 20): can speed rare-term search on large tables, slows inserts")
 	fs.IntVar(&c.ClickHousePort, "clickhouse.port", 19000, "native port of the private ClickHouse server (dev)")
 	fs.StringVar(&c.JWTKey, "auth.jwt-key", "", "session signing key (at least 32 bytes), shared by every role")

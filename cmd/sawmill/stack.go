@@ -252,7 +252,8 @@ func (st *Stack) startDeps(ctx context.Context, dev bool) error {
 		st.ch = ch
 		chAddr = ch.Addr()
 	}
-	s, err := store.Open(ctx, store.Config{Addr: chAddr, Database: cfg.ClickHouseDatabase, SearchIndex: cfg.ClickHouseSearchIndex, Logger: st.log.With("component", "store")})
+	s, err := store.Open(ctx, store.Config{Addr: chAddr, Database: cfg.ClickHouseDatabase,
+		Username: cfg.ClickHouseUsername, Password: cfg.ClickHousePassword, SearchIndex: cfg.ClickHouseSearchIndex, Logger: st.log.With("component", "store")})
 	if err != nil {
 		return err
 	}
