@@ -36,6 +36,10 @@ type Config struct {
 	// clickhouse-server on ClickHousePort.
 	ClickHouseAddr     string
 	ClickHouseDatabase string
+	// ClickHouseCluster names the remote_servers cluster of cluster mode
+	// (replicated tables sharded by tenant, migrations ON CLUSTER); "" →
+	// a single server.
+	ClickHouseCluster string
 	// ClickHouseUsername and ClickHousePassword authenticate to ClickHouse.
 	ClickHouseUsername, ClickHousePassword string
 	// ClickHouseSearchIndex adds the optional ngram index on search_text
@@ -88,7 +92,8 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 	fs.StringVar(&c.NATSURL, "nats.url", "", "NATS server URL(s); empty in dev: start an embedded server")
 	fs.IntVar(&c.NATSPort, "nats.port", 4222, "port of the embedded NATS server (dev)")
 	fs.IntVar(&c.NATSReplicas, "nats.replicas", 1, "replicas of the JetStream streams and KV buckets (3 on a cluster)")
-	fs.StringVar(&c.ClickHouseAddr, "clickhouse.addr", "", "ClickHouse native-protocol address host:port; empty in dev: start a private server")
+	fs.StringVar(&c.ClickHouseAddr, "clickhouse.addr", "", "ClickHouse native-protocol address host:port, or comma-separated replicas (first live one used); empty in dev: start a private server")
+	fs.StringVar(&c.ClickHouseCluster, "clickhouse.cluster", "", "ClickHouse cluster name in remote_servers: replicated tables sharded by tenant, created ON CLUSTER; empty: single node")
 	fs.StringVar(&c.ClickHouseDatabase, "clickhouse.database", "sawmill", "ClickHouse database")
 	fs.StringVar(&c.ClickHouseUsername, "clickhouse.username", "default", "ClickHouse user")
 	fs.StringVar(&c.ClickHousePassword, "clickhouse.password", "", "ClickHouse password (prefer SAWMILL_CLICKHOUSE_PASSWORD from a secret)")
@@ -123,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Alerts.Validate(); err != nil {
 		return err
+	}
+	if c.ClickHouseCluster != "" && c.ClickHouseAddr == "" {
+		return errors.New("-clickhouse.cluster needs -clickhouse.addr")
 	}
 	if c.Role != "dev" {
 		if c.NATSURL == "" {

@@ -51,6 +51,9 @@ type Config struct {
 	Binary string
 	// Logger receives start and stop events. If nil, nothing is logged.
 	Logger *slog.Logger
+	// Cluster, when set, makes the server a replica of a replicated
+	// cluster (see Cluster). If nil, a standalone server.
+	Cluster *Cluster
 }
 
 // Server is a running clickhouse-server child process. It is killed when the
@@ -90,6 +93,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.validate(); err != nil {
+			return nil, fmt.Errorf("chserver: %w", err)
+		}
+	}
 	attempts := 1
 	if cfg.TCPPort == 0 {
 		attempts = portAttempts
@@ -101,7 +109,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 				return nil, fmt.Errorf("chserver: %w", err)
 			}
 		}
-		s, err := start(ctx, cfg, layout{dir}, bin, args, port)
+		ports := listenPorts{tcp: port}
+		if c := cfg.Cluster; c != nil {
+			if ports.interserver = c.InterserverPort; ports.interserver == 0 {
+				if ports.interserver, err = freePort(cfg.Host); err != nil {
+					return nil, fmt.Errorf("chserver: %w", err)
+				}
+			}
+		}
+		s, err := start(ctx, cfg, layout{dir}, bin, args, ports)
 		if err == nil || i+1 >= attempts || !errors.Is(err, errPortTaken) {
 			return s, err
 		}
@@ -111,8 +127,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 var errPortTaken = errors.New("port already in use")
 
-func start(ctx context.Context, cfg Config, files layout, bin string, args []string, port int) (*Server, error) {
-	if err := files.write(cfg.Host, port); err != nil {
+// listenPorts are the ports a server listens on; interserver is 0 for a
+// standalone server.
+type listenPorts struct{ tcp, interserver int }
+
+func start(ctx context.Context, cfg Config, files layout, bin string, args []string, ports listenPorts) (*Server, error) {
+	port := ports.tcp
+	if err := files.write(cfg.Host, ports, cfg.Cluster); err != nil {
 		return nil, fmt.Errorf("chserver: %w", err)
 	}
 	stderr, err := os.OpenFile(files.stderr(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

@@ -9,9 +9,10 @@ import (
 
 // serverConfig is the generated config.xml. The root element <yandex> is
 // what 18.16 requires; current releases still accept it (they prefer
-// <clickhouse>). Only tcp_port is set: with no http_port, interserver or
-// other protocol ports in the file, the server opens no other listener, so
-// instances never collide on them.
+// <clickhouse>). Only tcp_port is set (and, for a cluster replica, the
+// interserver HTTP port): with no http_port or other protocol ports in the
+// file, the server opens no other listener, so instances never collide on
+// them.
 type serverConfig struct {
 	XMLName               xml.Name     `xml:"yandex"`
 	Logger                loggerConfig `xml:"logger"`
@@ -31,6 +32,14 @@ type serverConfig struct {
 	MlockExecutable       bool         `xml:"mlock_executable"`
 	// ShutdownWaitUnfinished is how long SIGTERM waits for running queries.
 	ShutdownWaitUnfinished int `xml:"shutdown_wait_unfinished"`
+
+	// Cluster mode only (see Cluster); absent otherwise.
+	InterserverHTTPPort int                `xml:"interserver_http_port,omitempty"`
+	InterserverHTTPHost string             `xml:"interserver_http_host,omitempty"`
+	RemoteServers       *remoteServersXML  `xml:"remote_servers"`
+	ZooKeeper           *zookeeperXML      `xml:"zookeeper"`
+	Macros              *macrosXML         `xml:"macros"`
+	DistributedDDL      *distributedDDLXML `xml:"distributed_ddl"`
 }
 
 type loggerConfig struct {
@@ -95,8 +104,9 @@ func (l layout) stderr() string { return filepath.Join(l.logs(), "stderr.log") }
 func (l layout) sub(name string) string { return filepath.Join(l.dir, name) + "/" }
 
 // write creates the directories and writes config.xml and users.xml for a
-// server listening on host:port. Existing data is left alone.
-func (l layout) write(host string, port int) error {
+// server listening on host at ports, a replica of cluster when it is not nil.
+// Existing data is left alone.
+func (l layout) write(host string, ports listenPorts, cluster *Cluster) error {
 	for _, d := range []string{"data", "tmp", "user_files", "format_schemas", "logs"} {
 		if err := os.MkdirAll(filepath.Join(l.dir, d), 0o755); err != nil {
 			return fmt.Errorf("create dir: %w", err)
@@ -108,7 +118,7 @@ func (l layout) write(host string, port int) error {
 			Size: "100M", Count: 3,
 		},
 		ListenHost:            host,
-		TCPPort:               port,
+		TCPPort:               ports.tcp,
 		Path:                  l.sub("data"),
 		TmpPath:               l.sub("tmp"),
 		UserFilesPath:         l.sub("user_files"),
@@ -122,6 +132,11 @@ func (l layout) write(host string, port int) error {
 		MaxConcurrentQueries:  100,
 		// Stop escalates to SIGKILL after stopTimeout: finish well before.
 		ShutdownWaitUnfinished: 3,
+	}
+	if cluster != nil {
+		if err := cluster.sections(&cfg, host, ports.interserver); err != nil {
+			return fmt.Errorf("cluster config: %w", err)
+		}
 	}
 	out, err := xml.MarshalIndent(cfg, "", "    ")
 	if err != nil {

@@ -55,7 +55,7 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if err != nil {
 		return err
 	}
-	batch, err := s.conn.PrepareBatch(ctx, insertSQL)
+	batch, err := s.conn.PrepareBatch(s.writeContext(ctx), insertSQL)
 	if err != nil {
 		return fmt.Errorf("store: prepare insert: %w", err)
 	}
@@ -160,7 +160,9 @@ func splitNumAttrs(attrs []event.NumAttr) (keys []string, values []float64) {
 // writer inserts only the others when a message is redelivered. The query
 // uses the primary key (tenant and time range of rows) so it reads only the
 // granules those rows would be in. Rows with a Time outside DateTime's range
-// are never stored, so they are never reported.
+// are never stored, so they are never reported. In cluster mode it reads
+// every shard through the Distributed logs, skipping a lagging replica (see
+// existingContext).
 func (s *Store) Existing(ctx context.Context, rows []Row) (map[RowKey]struct{}, error) {
 	found := map[RowKey]struct{}{}
 	want := make(map[RowKey]struct{}, len(rows))
@@ -181,7 +183,7 @@ func (s *Store) Existing(ctx context.Context, rows []Row) (map[RowKey]struct{}, 
 		return found, nil
 	}
 	query, args := existingQuery(tenants, seqs, minTS, maxTS)
-	res, err := s.conn.Query(ctx, query, args...)
+	res, err := s.conn.Query(s.existingContext(ctx), query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: existing rows: %w", err)
 	}

@@ -163,7 +163,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := checkMigrations(Migrations); err != nil {
 		return err
 	}
-	if err := s.conn.Exec(ctx, migrationsTable); err != nil {
+	if err := s.conn.Exec(ctx, s.migrationsTableSQL()); err != nil {
 		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
 	applied, err := s.appliedVersions(ctx)
@@ -178,18 +178,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if applied[m.Version] || !s.wants(m, major) {
 			continue
 		}
-		done, err := s.migrationDone(ctx, m)
-		if err != nil {
+		if err := s.apply(ctx, m); err != nil {
 			return err
-		}
-		if !done {
-			if err := s.conn.Exec(ctx, m.SQL); err != nil {
-				// Another process may have applied it between the check and
-				// the statement.
-				if done, _ := s.migrationDone(ctx, m); !done {
-					return fmt.Errorf("store: migration %d (%s): %w", m.Version, m.Name, err)
-				}
-			}
 		}
 		// INSERT ... SELECT: 18.16 never answers an INSERT ... VALUES sent as
 		// a plain query over the native protocol (the driver waits for ever).
@@ -197,6 +187,26 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return fmt.Errorf("store: record migration %d: %w", m.Version, err)
 		}
 		s.logger.Info("clickhouse migration applied", "version", m.Version, "name", m.Name, "database", s.cfg.Database)
+	}
+	return nil
+}
+
+// apply runs m unless its Done query says it has taken effect; in cluster
+// mode it runs m's cluster statements instead (applyCluster).
+func (s *Store) apply(ctx context.Context, m Migration) error {
+	if s.cfg.Cluster != "" {
+		return s.applyCluster(ctx, m)
+	}
+	done, err := s.migrationDone(ctx, m)
+	if err != nil || done {
+		return err
+	}
+	if err := s.conn.Exec(ctx, m.SQL); err != nil {
+		// Another process may have applied it between the check and the
+		// statement.
+		if done, _ := s.migrationDone(ctx, m); !done {
+			return fmt.Errorf("store: migration %d (%s): %w", m.Version, m.Name, err)
+		}
 	}
 	return nil
 }

@@ -45,12 +45,13 @@ func ParsePartition(s string) (Partition, error) {
 	return Partition{RetentionDays: uint16(days), Day: day}, nil
 }
 
-// LogPartitions returns the active partitions of the logs table, in no
-// particular order. A partition system.parts shows in a shape ParsePartition
-// does not accept is an error: the caller must not guess what to drop.
+// LogPartitions returns the active partitions of the logs table (in cluster
+// mode: of logs_local on every shard), in no particular order. A partition
+// system.parts shows in a shape ParsePartition does not accept is an error:
+// the caller must not guess what to drop.
 func (s *Store) LogPartitions(ctx context.Context) ([]Partition, error) {
-	rows, err := s.Query(ctx, `SELECT DISTINCT partition FROM system.parts
-WHERE database = ? AND table = 'logs' AND active`, s.cfg.Database)
+	rows, err := s.Query(ctx, `SELECT DISTINCT partition FROM `+s.systemTable("parts")+`
+WHERE database = ? AND table = ? AND active`, s.cfg.Database, s.logsData())
 	if err != nil {
 		return nil, fmt.Errorf("store: list partitions: %w", err)
 	}
@@ -71,12 +72,16 @@ WHERE database = ? AND table = 'logs' AND active`, s.cfg.Database)
 }
 
 // DropLogPartition drops one whole partition of the logs table: every row
-// of that retention class and day goes at once, without a mutation.
-// Dropping a partition that does not exist is not an error.
+// of that retention class and day goes at once, without a mutation. In
+// cluster mode it drops it from logs_local ON CLUSTER: on every shard (one
+// replica per shard runs it; replication takes it to the others, and to a
+// replica that is down when it comes back — the statement then fails after
+// distributed_ddl_task_timeout, and the caller retries). Dropping a
+// partition that does not exist is not an error.
 func (s *Store) DropLogPartition(ctx context.Context, p Partition) error {
 	// DROP PARTITION takes no bound parameters; p.String() holds only
 	// formatted numbers.
-	if err := s.conn.Exec(ctx, "ALTER TABLE logs DROP PARTITION "+p.String()); err != nil {
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+s.logsData()+s.onCluster()+" DROP PARTITION "+p.String()); err != nil {
 		return fmt.Errorf("store: drop partition %s: %w", p, err)
 	}
 	return nil
@@ -84,14 +89,15 @@ func (s *Store) DropLogPartition(ctx context.Context, p Partition) error {
 
 // DeleteTenantLogs starts the deletion of every row of a tenant from logs
 // (ALTER TABLE ... DELETE, a mutation: asynchronous, rewriting the parts
-// that hold the tenant's rows). Usage in usage_hourly is kept: it is the
-// billing record. Watch completion with TenantDeletePending and
-// TenantRows.
+// that hold the tenant's rows; in cluster mode on logs_local ON CLUSTER, so
+// on every shard, replicated to every replica). Usage in usage_hourly is
+// kept: it is the billing record. Watch completion with TenantDeletePending
+// (in cluster mode: of one replica per shard) and TenantRows.
 func (s *Store) DeleteTenantLogs(ctx context.Context, tenantID string) error {
 	if tenantID == "" {
 		return fmt.Errorf("store: delete tenant logs: empty tenant id")
 	}
-	if err := s.conn.Exec(ctx, "ALTER TABLE logs DELETE WHERE tenant_id = ?", tenantID); err != nil {
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+s.logsData()+s.onCluster()+" DELETE WHERE tenant_id = ?", tenantID); err != nil {
 		return fmt.Errorf("store: delete tenant logs: %w", err)
 	}
 	return nil
@@ -101,8 +107,8 @@ func (s *Store) DeleteTenantLogs(ctx context.Context, tenantID string) error {
 // tenant (as a quoted literal, as DeleteTenantLogs writes it) are not done
 // yet (system.mutations, which 18.16 has too).
 func (s *Store) TenantDeletePending(ctx context.Context, tenantID string) (uint64, error) {
-	rows, err := s.Query(ctx, `SELECT count() FROM system.mutations
-WHERE database = ? AND table = 'logs' AND is_done = 0 AND position(command, ?) > 0`, s.cfg.Database, "'"+tenantID+"'")
+	rows, err := s.Query(ctx, `SELECT count() FROM `+s.systemTable("mutations")+`
+WHERE database = ? AND table = ? AND is_done = 0 AND position(command, ?) > 0`, s.cfg.Database, s.logsData(), "'"+tenantID+"'")
 	if err != nil {
 		return 0, fmt.Errorf("store: pending mutations: %w", err)
 	}
@@ -116,6 +122,15 @@ func (s *Store) TenantRows(ctx context.Context, tenantID string) (uint64, error)
 		return 0, fmt.Errorf("store: count tenant rows: %w", err)
 	}
 	return scanCount(rows)
+}
+
+// systemTable is system.<name> of this server, or in cluster mode of one
+// replica per shard (cluster() table function, which 18.16 has too).
+func (s *Store) systemTable(name string) string {
+	if s.cfg.Cluster == "" {
+		return "system." + name
+	}
+	return "cluster('" + s.cfg.Cluster + "', system, " + name + ")"
 }
 
 // scanCount reads the single count() of rows and closes them.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -43,7 +44,10 @@ const DefaultMaxExecutionTime = 30 * time.Second
 
 // Config configures a Store.
 type Config struct {
-	// Addr is the native-protocol address, host:port (usually port 9000).
+	// Addr is the native-protocol address, host:port (usually port 9000),
+	// or several, comma-separated ("ch1:9000,ch2:9000"): connections go to
+	// the first that answers, and move to the next when it fails (a
+	// cluster's replicas; list the nearest first).
 	Addr string
 	// Database holds Sawmill's tables; Open creates it if missing. It must
 	// be a plain identifier ([A-Za-z_][A-Za-z0-9_]*). If empty,
@@ -63,6 +67,12 @@ type Config struct {
 	SearchIndex bool
 	// Logger receives connection events. If nil, nothing is logged.
 	Logger *slog.Logger
+	// Cluster is the name, in the servers' remote_servers, of the
+	// replicated cluster to run on (see cluster.go): the schema is created
+	// ON CLUSTER as replicated tables sharded by tenant, read and written
+	// through Distributed tables. Every server needs the zookeeper section
+	// and the {shard} and {replica} macros. If empty, single-node mode.
+	Cluster string
 }
 
 // Store is a connection pool to one database. It is safe for concurrent use.
@@ -87,6 +97,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if !identifier.MatchString(cfg.Database) {
 		return nil, fmt.Errorf("store: invalid database name %q", cfg.Database)
 	}
+	if cfg.Cluster != "" && !identifier.MatchString(cfg.Cluster) {
+		return nil, fmt.Errorf("store: invalid cluster name %q", cfg.Cluster)
+	}
 	if cfg.Username == "" {
 		cfg.Username = "default"
 	}
@@ -95,6 +108,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Cluster != "" {
+		if err := checkCluster(ctx, cfg); err != nil {
+			return nil, err
+		}
 	}
 	if err := createDatabase(ctx, cfg); err != nil {
 		return nil, err
@@ -115,7 +133,11 @@ func createDatabase(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer conn.Close()
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database); err != nil {
+	onCluster := ""
+	if cfg.Cluster != "" {
+		onCluster = " ON CLUSTER " + cfg.Cluster
+	}
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database+onCluster); err != nil {
 		return fmt.Errorf("store: create database %s: %w", cfg.Database, err)
 	}
 	return nil
@@ -123,7 +145,7 @@ func createDatabase(ctx context.Context, cfg Config) error {
 
 func dial(ctx context.Context, cfg Config, database string) (driver.Conn, error) {
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr: []string{cfg.Addr},
+		Addr: addrs(cfg.Addr),
 		Auth: clickhouse.Auth{Database: database, Username: cfg.Username, Password: cfg.Password},
 		// Room for the largest insert and the longest query on top of it.
 		ReadTimeout: cfg.MaxExecutionTime + 5*time.Minute,
@@ -138,6 +160,17 @@ func dial(ctx context.Context, cfg Config, database string) (driver.Conn, error)
 		return nil, fmt.Errorf("store: ping %s: %w", cfg.Addr, err)
 	}
 	return conn, nil
+}
+
+// addrs splits Config.Addr's comma-separated list.
+func addrs(list string) []string {
+	var out []string
+	for _, a := range strings.Split(list, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Close closes the connections. Rows returned by Query must be closed first.
