@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/sawmillhq/sawmill/bench/djangolog"
 )
 
 type options struct {
@@ -176,7 +178,7 @@ func run(o options) error {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			g := newGenerator(int64(w))
+			g := &generator{djangolog.NewGenerator(int64(w))}
 			var buf bytes.Buffer
 			for i := 0; ctx.Err() == nil; i++ {
 				t0 := time.Now()
@@ -297,7 +299,7 @@ var failures atomic.Int64
 func sendNDJSON(client *http.Client, base, key string, w, i int, g *generator, buf *bytes.Buffer, batch int) (int64, int) {
 	buf.Reset()
 	for j := 0; j < batch; j++ {
-		g.line(buf)
+		g.Line(buf)
 	}
 	body := buf.Bytes()
 	var res struct{ Accepted int64 }

@@ -14,6 +14,8 @@ import (
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sawmillhq/sawmill/bench/djangolog"
 )
 
 // sender ships one batch of events over one protocol and returns how many
@@ -37,7 +39,7 @@ func (s otlpSender) send(worker, i int, g *generator, batch int) (int64, int, er
 	}
 	req := &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
 		Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{
-			strKV("service.name", "web"), strKV("deployment.environment", "production"), strKV("host.name", hosts[worker%len(hosts)]),
+			strKV("service.name", "web"), strKV("deployment.environment", "production"), strKV("host.name", djangolog.Hosts[worker%len(djangolog.Hosts)]),
 		}},
 		ScopeLogs: []*logspb.ScopeLogs{{LogRecords: recs}},
 	}}}
@@ -74,18 +76,18 @@ func strKV(k, v string) *commonpb.KeyValue {
 func (g *generator) otlpRecord() *logspb.LogRecord {
 	status := int64(200)
 	sev, text := logspb.SeverityNumber_SEVERITY_NUMBER_INFO, "INFO"
-	if g.r.Intn(100) < 5 {
+	if g.Rand().Intn(100) < 5 {
 		status, sev, text = 500, logspb.SeverityNumber_SEVERITY_NUMBER_ERROR, "ERROR"
 	}
-	path := paths[g.r.Intn(len(paths))]
+	path := djangolog.Paths[g.Rand().Intn(len(djangolog.Paths))]
 	return &logspb.LogRecord{
 		TimeUnixNano: uint64(time.Now().UnixNano()), SeverityNumber: sev, SeverityText: text,
 		Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "GET " + path + " " + strconv.FormatInt(status, 10)}},
 		Attributes: []*commonpb.KeyValue{
-			strKV("request_id", fmt.Sprintf("%08x-%04x", g.r.Uint32(), g.r.Intn(1<<16))),
+			strKV("request_id", fmt.Sprintf("%08x-%04x", g.Rand().Uint32(), g.Rand().Intn(1<<16))),
 			strKV("http.path", path),
 			{Key: "http.status_code", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: status}}},
-			{Key: "duration_ms", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: g.r.ExpFloat64() * 120}}},
+			{Key: "duration_ms", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: g.Rand().ExpFloat64() * 120}}},
 		},
 	}
 }
@@ -124,10 +126,10 @@ func (s *syslogSender) send(worker, _ int, g *generator, batch int) (int64, int,
 
 func (g *generator) syslogFrame(key string, worker int) string {
 	sev := 6
-	msg := "GET " + paths[g.r.Intn(len(paths))] + " 200"
-	if g.r.Intn(100) < 5 {
+	msg := "GET " + djangolog.Paths[g.Rand().Intn(len(djangolog.Paths))] + " 200"
+	if g.Rand().Intn(100) < 5 {
 		sev, msg = 3, "Internal Server Error: /checkout"
 	}
 	return fmt.Sprintf(`<%d>1 %s %s web %d - [sawmill@32473 key="%s"][req@32473 request_id="%08x"] %s`,
-		16*8+sev, time.Now().UTC().Format("2006-01-02T15:04:05.000000Z"), hosts[worker%len(hosts)], 1000+worker, key, g.r.Uint32(), msg)
+		16*8+sev, time.Now().UTC().Format("2006-01-02T15:04:05.000000Z"), djangolog.Hosts[worker%len(djangolog.Hosts)], 1000+worker, key, g.Rand().Uint32(), msg)
 }

@@ -191,6 +191,10 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
+		// A node that hangs (rather than dies) is noticed within ~10 s, not
+		// nats.go's default 4 minutes.
+		nats.PingInterval(5*time.Second),
+		nats.MaxPingsOutstanding(2),
 		// No reconnect buffer: while disconnected a publish fails at once (the
 		// client gets 503 and retries) instead of being sent later, after the
 		// client was told it failed.
