@@ -420,37 +420,46 @@ func TestAlertsSilence(t *testing.T) {
 // writing the state; another process takes the rule over (after the lease
 // expires), redoes the window with the same ids and later resolves: the
 // receiver gets one firing and one resolved notification.
+// sharedStack starts a dev stack on the given NATS and ClickHouse database,
+// so that several share them like processes of one deployment.
+func sharedStack(t *testing.T, natsURL, chAddr, db string, mutate func(*Config)) *Stack {
+	t.Helper()
+	cfg, err := parseConfig("dev", []string{
+		"-data-dir", t.TempDir(), "-http.addr", "127.0.0.1:0", "-grpc.addr", "127.0.0.1:0", "-syslog.addr", "127.0.0.1:0",
+		"-nats.url", natsURL, "-clickhouse.addr", chAddr, "-clickhouse.database", db,
+		"-auth.jwt-key", strings.Repeat("k", 32), "-writer.batch-wait", "100ms",
+		"-billing.signup-per-minute", "0", "-billing.bcrypt-cost", "4",
+	}, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mutate(&cfg)
+	st, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
 func TestAlertsKillEvaluator(t *testing.T) {
 	nats := testenv.StartNATS(t)
 	chAddr, db := testenv.ClickHouse(t), testenv.Database(t)
 	scaled := alertConfig(t)
 	var died atomic.Bool
 	node := func(crash bool) *Stack {
-		cfg, err := parseConfig("dev", []string{
-			"-data-dir", t.TempDir(), "-http.addr", "127.0.0.1:0", "-grpc.addr", "127.0.0.1:0", "-syslog.addr", "127.0.0.1:0",
-			"-nats.url", nats.URL(), "-clickhouse.addr", chAddr, "-clickhouse.database", db,
-			"-auth.jwt-key", strings.Repeat("k", 32), "-writer.batch-wait", "100ms",
-			"-billing.signup-per-minute", "0", "-billing.bcrypt-cost", "4",
-		}, func(string) (string, bool) { return "", false })
-		if err != nil {
-			t.Fatal(err)
-		}
-		scaled(&cfg)
-		if crash {
-			cfg.Alerts.AfterEnqueue = func(_ context.Context, _ string, _ time.Time, enqueued int) error {
-				if enqueued > 0 {
-					died.Store(true)
-					return fmt.Errorf("killed")
+		return sharedStack(t, nats.URL(), chAddr, db, func(cfg *Config) {
+			scaled(cfg)
+			if crash {
+				cfg.Alerts.AfterEnqueue = func(_ context.Context, _ string, _ time.Time, enqueued int) error {
+					if enqueued > 0 {
+						died.Store(true)
+						return fmt.Errorf("killed")
+					}
+					return nil
 				}
-				return nil
 			}
-		}
-		st, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(st.Close)
-		return st
+		})
 	}
 	n1 := node(true)
 	c := client{t: t, base: "http://" + n1.Server.HTTPAddr()}
