@@ -4,7 +4,8 @@ import (
 	"strings"
 )
 
-// Node is a node of a parsed query: *Term, *Field, *Not, *And or *Or. Nodes
+// Node is a node of a parsed query: *Term, *Field, *Compare, *Wildcard,
+// *Regex, *Exists, *Not, *And or *Or. Nodes
 // are read-only once parsed; a Query's matcher is built from them at Parse.
 type Node interface {
 	// Pos is the byte offset in the query where the node starts.
@@ -35,6 +36,47 @@ type Field struct {
 	Value string
 }
 
+// Compare is name:<op><value>, a comparison: of the numeric attribute name
+// with a number, or, for level, of the severity number with a level's range.
+type Compare struct {
+	Offset int // as in Term
+	// Name is the field name as written ("duration_ms", "level").
+	Name string
+	// Op is "<", "<=", ">", ">=" or "=".
+	Op string
+	// Value is the number as written ("1e3", "-0.5"), or for level a name
+	// event.ParseLevel knows.
+	Value string
+}
+
+// Wildcard is a bare word or an unquoted field value containing '*', which
+// stands for any run of characters (none included).
+type Wildcard struct {
+	Offset int // as in Term
+	// Name is the field name, or "" for a bare word (searched like a Term).
+	Name string
+	// Value is the word or value as written, with at least one '*'.
+	Value string
+}
+
+// Regex is /pattern/ (searched like a Term) or name:/pattern/: an RE2
+// regular expression.
+type Regex struct {
+	Offset int // as in Term
+	// Name is the field name, or "" for a bare regular expression.
+	Name string
+	// Pattern is the text between the slashes, exactly as written.
+	Pattern string
+}
+
+// Exists is has:name: the event has the field (a non-empty column, or an
+// attribute with that key, string or numeric).
+type Exists struct {
+	Offset int // as in Term
+	// Name is the field name or attribute key.
+	Name string
+}
+
 // Not negates X ("-x" or "NOT x").
 type Not struct {
 	Offset int // as in Term
@@ -60,6 +102,18 @@ func (n *Term) Pos() int { return n.Offset }
 func (n *Field) Pos() int { return n.Offset }
 
 // Pos implements Node.
+func (n *Compare) Pos() int { return n.Offset }
+
+// Pos implements Node.
+func (n *Wildcard) Pos() int { return n.Offset }
+
+// Pos implements Node.
+func (n *Regex) Pos() int { return n.Offset }
+
+// Pos implements Node.
+func (n *Exists) Pos() int { return n.Offset }
+
+// Pos implements Node.
 func (n *Not) Pos() int { return n.Offset }
 
 // Pos implements Node.
@@ -68,11 +122,15 @@ func (n *And) Pos() int { return n.Offset }
 // Pos implements Node.
 func (n *Or) Pos() int { return n.Offset }
 
-func (*Term) node()  {}
-func (*Field) node() {}
-func (*Not) node()   {}
-func (*And) node()   {}
-func (*Or) node()    {}
+func (*Term) node()     {}
+func (*Field) node()    {}
+func (*Compare) node()  {}
+func (*Wildcard) node() {}
+func (*Regex) node()    {}
+func (*Exists) node()   {}
+func (*Not) node()      {}
+func (*And) node()      {}
+func (*Or) node()       {}
 
 // String implements Node: the text, quoted when it would not parse back as
 // a bare word.
@@ -81,11 +139,42 @@ func (n *Term) String() string { return quoteIfNeeded(n.Text) }
 // String implements Node: name:value, the value quoted when needed.
 func (n *Field) String() string { return n.Name + ":" + quoteIfNeeded(n.Value) }
 
+// String implements Node: name:<op><value>.
+func (n *Compare) String() string { return n.Name + ":" + n.Op + n.Value }
+
+// String implements Node: the word, or name:value.
+func (n *Wildcard) String() string { return prefix(n.Name) + n.Value }
+
+// String implements Node: /pattern/ or name:/pattern/.
+func (n *Regex) String() string { return prefix(n.Name) + "/" + n.Pattern + "/" }
+
+// String implements Node: has:name, the name quoted unless it is a valid
+// field name.
+func (n *Exists) String() string {
+	for i := 0; i < len(n.Name); i++ {
+		if !validNameByte(n.Name[i]) {
+			return "has:" + quote(n.Name)
+		}
+	}
+	if n.Name == "" {
+		return `has:""`
+	}
+	return "has:" + n.Name
+}
+
+// prefix returns "name:", or "" for no name.
+func prefix(name string) string {
+	if name == "" {
+		return ""
+	}
+	return name + ":"
+}
+
 // String implements Node: "-x", or "NOT -x" for a double negation: "-(-x)" would
 // nest one level deeper than the query that was parsed.
 func (n *Not) String() string {
 	switch n.X.(type) {
-	case *Term, *Field:
+	case *Term, *Field, *Compare, *Wildcard, *Regex, *Exists:
 		return "-" + n.X.String()
 	case *Not:
 		return "NOT " + n.X.String()
@@ -128,6 +217,11 @@ func quoteIfNeeded(s string) string {
 	if isBareWord(s) {
 		return s
 	}
+	return quote(s)
+}
+
+// quote returns s as a quoted phrase.
+func quote(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('"')
@@ -142,9 +236,11 @@ func quoteIfNeeded(s string) string {
 }
 
 // isBareWord reports whether s, written unquoted, parses as a single term or
-// value with text s.
+// value with text s: not a keyword, no character that ends a word or makes
+// it a field or wildcard, and no first character that makes it a negation,
+// regular expression or comparison.
 func isBareWord(s string) bool {
-	if s == "" || isKeyword(s) || s[0] == '-' || s[0] == '<' || s[0] == '>' {
+	if s == "" || isKeyword(s) || strings.IndexByte("-/<>=", s[0]) >= 0 {
 		return false
 	}
 	return !strings.ContainsAny(s, " \t\r\n\"():*|\\")

@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +95,30 @@ var rows = []row{
 		Environment: "production", Attrs: []event.Attr{{Key: "tenant", Value: "acme"}, {Key: "user_id", Value: "42"}},
 	}},
 	{11, "acme", event.Event{}},
+	{12, "acme", event.Event{
+		Level: "warn", SeverityNumber: 14, Message: "GET /api/v1/orders/42 took 1500ms\nretry 2 of 3: timeout 30s",
+		Service: "api", Environment: "production", Host: "api-7",
+		Attrs: []event.Attr{
+			{Key: "http.path", Value: "/api/v1/orders/42"}, {Key: "status_code", Value: "404"},
+			{Key: "pattern", Value: `a%b_c\d*e`}, {Key: "duration_ms", Value: "1500"},
+		},
+		// Numbers at float boundaries; status_code is a string only.
+		NumAttrs: []event.NumAttr{
+			{Key: "duration_ms", Value: 1500}, {Key: "bytes", Value: 1e21}, {Key: "ratio", Value: 0.30000000000000004},
+			{Key: "neg", Value: -0.5}, {Key: "max", Value: math.MaxFloat64}, {Key: "tiny", Value: math.SmallestNonzeroFloat64},
+			{Key: "big_int", Value: 1 << 53}, {Key: "zero", Value: math.Copysign(0, -1)},
+		},
+	}},
+	{13, "acme", event.Event{
+		Level: "fatal", SeverityNumber: 24, Message: "kernel panic: CPU#3 stuck for 22s", Service: "kernel",
+		Attrs: []event.Attr{{Key: "request_id", Value: "attr-rid"}},
+		// Ingest refuses NaN and infinities; stored anyway, both sides
+		// compare them by IEEE rules.
+		NumAttrs: []event.NumAttr{
+			{Key: "nan", Value: math.NaN()}, {Key: "inf", Value: math.Inf(1)}, {Key: "ninf", Value: math.Inf(-1)},
+			{Key: "duration_ms", Value: -1},
+		},
+	}},
 }
 
 // conformance lists queries and the ids of the rows they select, for tenant
@@ -103,7 +129,7 @@ var conformance = []struct {
 	query  string
 	want   []uint32
 }{
-	{"", "", ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11)},
+	{"", "", ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13)},
 	// Bare terms search every text column and attribute value.
 	{"", "error", ids(1, 4)},
 	{"", "ERROR", ids(1, 4)},
@@ -111,9 +137,9 @@ var conformance = []struct {
 	{"", `"connection refused"`, ids(1)},
 	{"", `"could not connect to server: connection refused"`, ids(1)},
 	{"", "4bf92f35", ids(1)},
-	{"", "timeout", ids(2)},
+	{"", "timeout", ids(2, 12)},
 	{"", "8c1e2f", ids(2)},
-	{"", "-error", ids(2, 3, 5, 6, 7, 8, 9, 11)},
+	{"", "-error", ids(2, 3, 5, 6, 7, 8, 9, 11, 12, 13)},
 	{"", "globex", ids(9)},
 	// Unicode.
 	{"", "müller", ids(3)},
@@ -138,12 +164,12 @@ var conformance = []struct {
 	{"", "ΜS", nil}, // Greek Μ is not the micro sign
 	// Hostile text: quotes, backslashes, SQL, LIKE wildcards.
 	{"", `"100%"`, ids(5)},
-	{"", `"_"`, ids(2, 5)},
+	{"", `"_"`, ids(2, 5, 12)},
 	{"", "user_id", nil},
 	{"", `"'; DROP TABLE logs; --"`, ids(5)},
 	{"", `"DROP TABLE"`, ids(5)},
 	{"", `"C:\\Users"`, ids(5)},
-	{"", `"\\"`, ids(5)},
+	{"", `"\\"`, ids(5, 12)},
 	{"", `"\""`, ids(1, 5)},
 	{"", `"'"`, ids(5)},
 	{"", `sql:"'; DROP TABLE logs; --"`, ids(5)},
@@ -152,14 +178,14 @@ var conformance = []struct {
 	// Fields with columns.
 	{"", "level:error", ids(1, 4)},
 	{"", "level:ERR", ids(1, 4)},
-	{"", "level:warning", ids(2)},
-	{"", "level:CRITICAL", nil},
-	{"", "-level:error", ids(2, 3, 5, 6, 7, 8, 9, 11)},
-	{"", "NOT level:error", ids(2, 3, 5, 6, 7, 8, 9, 11)},
+	{"", "level:warning", ids(2, 12)},
+	{"", "level:CRITICAL", ids(13)},
+	{"", "-level:error", ids(2, 3, 5, 6, 7, 8, 9, 11, 12, 13)},
+	{"", "NOT level:error", ids(2, 3, 5, 6, 7, 8, 9, 11, 12, 13)},
 	{"", "service:web", ids(1, 5, 9)},
 	{"", "service:Web", nil},
 	{"", "service:we", nil},
-	{"", "env:production", ids(1, 3, 4)},
+	{"", "env:production", ids(1, 3, 4, 12)},
 	{"", "environment:staging", ids(2)},
 	{"", "env:attr-env", nil},
 	{"", "host:web-1", ids(1, 4)},
@@ -171,7 +197,7 @@ var conformance = []struct {
 	{"", "message:refused", nil},
 	{"", `message:"internal server"`, ids(1)},
 	{"", "message:müller", ids(3)},
-	{"", `message:""`, ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11)},
+	{"", `message:""`, ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13)},
 	{"", "exception.type:operationalerror", ids(1)},
 	{"", "exception.message:REFUSED", ids(1)},
 	// Attributes.
@@ -190,16 +216,142 @@ var conformance = []struct {
 	{"", "user:田中", ids(4)},
 	// Boolean structure.
 	{"", "error timeout", nil},
-	{"", "error OR timeout", ids(1, 2, 4)},
+	{"", "error OR timeout", ids(1, 2, 4, 12)},
 	{"", "error AND 田中", ids(4)},
 	{"", "level:error -service:auth", ids(1)},
 	{"", "(service:web OR service:worker) -error", ids(2, 5, 9)},
-	{"", "-(service:web OR service:worker) -level:info", ids(4, 11)},
+	{"", "-(service:web OR service:worker) -level:info", ids(4, 11, 12, 13)},
 	{"", "NOT NOT service:pct", ids(8)},
+	// Numeric comparisons read numeric attributes only.
+	{"", "status_code:>=500", ids(1)},
+	{"", "status_code:>=400", ids(1)}, // row 12's "404" is a string
+	{"", "status_code:=500", ids(1)},
+	{"", "status_code:404", ids(12)},
+	{"", "duration_ms:>1000", ids(1, 12)},
+	{"", "duration_ms:>1234.5", ids(12)},
+	{"", "duration_ms:>=1234.5", ids(1, 12)},
+	{"", "duration_ms:<0", ids(13)},
+	{"", "duration_ms:<=-1", ids(13)},
+	{"", "duration_ms:>1e3", ids(1, 12)},
+	{"", "duration_ms:>=1.5E3", ids(12)},
+	{"", "duration_ms:=+1500.0", ids(12)},
+	{"", "-duration_ms:>0", ids(2, 3, 4, 5, 6, 7, 8, 9, 11, 13)},
+	{"", "bytes:>=1e21", ids(12)},
+	{"", "bytes:>999999999999999999999", nil}, // the same double as 1e21
+	{"", "bytes:>=999999999999999999999", ids(12)},
+	{"", "ratio:=0.30000000000000004", ids(12)},
+	{"", "ratio:>0.3", ids(12)},
+	{"", "ratio:=0.3", nil},
+	{"", "neg:<-0.4", ids(12)},
+	{"", "neg:>-.5", nil},
+	{"", "neg:>=-.5", ids(12)},
+	{"", "max:>=1.7976931348623157e308", ids(12)},
+	{"", "max:>1.7976931348623157e308", nil},
+	{"", "tiny:>0", ids(12)},
+	{"", "tiny:<2.2250738585072014e-308", ids(12)},
+	{"", "big_int:=9007199254740993", ids(12)}, // rounds to 2^53
+	{"", "zero:=0", ids(12)},                   // -0 = 0
+	{"", "zero:<0", nil},
+	{"", "inf:>1.7976931348623157e308", ids(13)},
+	{"", "ninf:<-1.7976931348623157e308", ids(13)},
+	{"", "nan:>0", nil},
+	{"", "nan:<=0", nil},
+	{"", "nan:=0", nil},
+	{"", "user_id:>0", nil}, // a string attribute only
+	{"", "missing:<1", nil},
+	// Severity ranges.
+	{"", "level:>=warning", ids(1, 2, 4, 12, 13)},
+	{"", "level:>warn", ids(1, 4, 13)},
+	{"", "level:<info", ids(5)},
+	{"", "level:<=INFO", ids(3, 5, 6, 7, 8, 9)}, // 11 has no severity
+	{"", "level:=warn", ids(2, 12)},
+	{"", "level:>=CRITICAL", ids(13)},
+	{"", "level:>fatal", nil},
+	{"", "level:<trace", nil},
+	{"", "-level:>=warn", ids(3, 5, 6, 7, 8, 9, 11)},
+	// Wildcards: whole value and case-sensitive on fields, substring and
+	// case-insensitive (by the terms' rules) on bare words and text fields.
+	{"", "http.path:/api/*", ids(1, 12)},
+	{"", "http.path:/api/v1/*/42", ids(1, 12)},
+	{"", "http.path:/API/*", nil},
+	{"", "http.path:*/42", ids(1, 12)},
+	{"", "http.path:*/4", nil},
+	{"", `path:C:\Users\*`, ids(5)},
+	{"", `pattern:a%b_c\d*e`, ids(12)},
+	{"", "pattern:a%b*", ids(12)},
+	{"", "pattern:a_b*", nil}, // _ is no wildcard
+	{"", "pattern:%*", nil},   // nor is %
+	{"", `pattern:*\d*`, ids(12)},
+	{"", `pattern:*\D*`, nil},
+	{"", "pattern:*.*", nil}, // nor is .
+	{"", "service:web*", ids(1, 5, 9)},
+	{"", "service:w*", ids(1, 2, 5, 9)},
+	{"", "service:*er", ids(2)},
+	{"", "service:*", ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13)},
+	{"", "host:web-*", ids(1, 3, 4)},
+	{"", "time*out", ids(2, 12)},
+	{"", "TIME*OUT", ids(2, 12)},
+	{"", "intern*error", ids(1)},
+	{"", "100*score", ids(5)},
+	{"", "1500ms*retry", ids(12)}, // * spans newlines
+	{"", "müll*", ids(3)},
+	{"", "MÜLL*", ids(3)},
+	{"", "stra*e", ids(7)},
+	{"", "Stra*ße", nil}, // ß is not folded: case-sensitive
+	{"", "5*\u212a", ids(7)},
+	{"", "*tasks.send*", ids(2)},
+	{"", "message:*", ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13)},
+	{"", "message:*refused*", nil},
+	{"", "exception.message:*REFUSED", ids(1)},
+	{"", "tenant_id:glob*", ids(9)},
+	{"", "request_id:attr*", nil},
+	// Regular expressions (RE2): case-sensitive unless (?i); "." matches a
+	// newline unless (?-s); ^ and $ anchor the whole text unless (?m).
+	{"", `message:/timeout \d+/`, ids(12)},
+	{"", `/timeout \d+s/`, ids(12)},
+	{"", `message:/^GET/`, ids(12)},
+	{"", `message:/^retry/`, nil},
+	{"", `message:/(?m)^retry/`, ids(12)},
+	{"", `message:/1500ms.retry/`, ids(12)},
+	{"", `message:/(?-s)1500ms.retry/`, nil},
+	{"", `message:/42$/`, ids(1)},
+	{"", `message:/(?m)42$/`, ids(1)},
+	{"", `message:/\A[[:upper:]]/`, ids(1, 2, 3, 7, 12)}, // ASCII classes,
+	{"", `message:/internal server/`, nil},
+	{"", `message:/(?i)internal server/`, ids(1)},
+	{"", `message:/(?i)MÜLLER/`, ids(3)},
+	{"", `message:/(?i)ΣΎΝΔΕΣΗΣ/`, ids(6)}, // (?i) folds Σ, σ and ς together
+	{"", `message:/(?i)5k/`, ids(7)},       // and k with the Kelvin sign
+	{"", `message:/^.{4} 田中/`, ids(4)},     // "." is one character
+	{"", `/田中|Müller/`, ids(3, 4)},
+	{"", `/\d{3}%/`, ids(5)},
+	{"", `/\\/`, ids(5, 12)},
+	{"", `/"/`, ids(1, 5)},
+	{"", `message:/^$/`, ids(11)},
+	{"", `/^$/`, ids(2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13)}, // some text is empty,
+	{"", `user:/^田/`, ids(4)},
+	{"", `http.path:/^\/api\/v1\/orders\/\d+$/`, ids(1, 12)},
+	{"", `request_id:/^req-/`, ids(1)},
+	{"", `level:/^(warn|error)$/`, ids(1, 2, 4, 12)},
+	{"", `sql:/DROP\s+TABLE/`, ids(5)},
+	{"", `-/e/`, ids(11)},
+	{"", `service:/x/ OR /\bCPU#\d\b/`, ids(13)},
+	// Existence.
+	{"", "has:request_id", ids(1)}, // the column; row 13's attribute does not count
+	{"", "has:status_code", ids(1, 12)},
+	{"", "has:nan", ids(13)},
+	{"", "has:duration_ms", ids(1, 12, 13)},
+	{"", "has:note", ids(6)}, // an empty value is still there
+	{"", "-has:message", ids(11)},
+	{"", "has:exception.type", ids(1)},
+	{"", "has:env", ids(1, 2, 3, 4, 5, 12)},
+	{"", `has:"http.path"`, ids(1, 12)},
+	{"", "has:missing", nil},
+	{"", "has:level -has:service", nil},
 	// Tenancy is the caller's predicate: no query reaches another tenant's rows.
 	{"", "acme", nil},
 	{"", `"acme secret"`, nil},
-	{"", "-nothing-matches-this", ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11)},
+	{"", "-nothing-matches-this", ids(1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13)},
 	{"globex", "acme", ids(10)},
 	{"globex", "req-7f3a9c", ids(10)},
 	{"globex", "user_id:42", ids(10)},
@@ -416,6 +568,18 @@ func TestConformanceModernSQL(t *testing.T) {
 		fmt.Fprintf(&b, "SELECT throwIf(arraySort(groupArray(id)) != CAST([%s] AS Array(UInt32)), %s) FROM logs WHERE tenant_id = %s AND %s;\n",
 			strings.Join(want, ","), sqlLiteral(t, "case "+c.query), sqlLiteral(t, tenantOf(c.tenant)), inlined)
 	}
+	for _, text := range append(worstCaseQueries(), patternQueries...) {
+		q := mustParse(t, text)
+		var want []string
+		for _, r := range rows {
+			if r.tenant == "acme" && q.Match(&r.e) {
+				want = append(want, fmt.Sprint(r.id))
+			}
+		}
+		where, args := q.SQL()
+		fmt.Fprintf(&b, "SELECT throwIf(arraySort(groupArray(id)) != CAST([%s] AS Array(UInt32)), %s) FROM logs WHERE tenant_id = 'acme' AND %s;\n",
+			strings.Join(want, ","), sqlLiteral(t, "worst case"), inline(t, where, args))
+	}
 	b.WriteString(foldCheckSQL(t))
 	if *modernSQL != "" {
 		if err := os.WriteFile(*modernSQL, []byte(b.String()), 0o644); err != nil {
@@ -455,10 +619,19 @@ func sqlLiteral(tb testing.TB, v any) string {
 			lits[i] = sqlLiteral(tb, s)
 		}
 		return "CAST([" + strings.Join(lits, ", ") + "] AS Array(String))"
+	case float64: // as clickhouse-go binds it
+		return "cast(" + strconv.FormatFloat(v, 'g', -1, 64) + ", 'Float64')"
 	case []float64:
 		lits := make([]string, len(v))
 		for i, f := range v {
-			lits[i] = fmt.Sprint(f)
+			switch {
+			case math.IsNaN(f):
+				lits[i] = "nan"
+			case math.IsInf(f, 0):
+				lits[i] = strings.Replace(fmt.Sprint(f), "Inf", "inf", 1)
+			default:
+				lits[i] = strconv.FormatFloat(f, 'g', -1, 64)
+			}
 		}
 		return "CAST([" + strings.Join(lits, ", ") + "] AS Array(Float64))"
 	}
@@ -522,6 +695,12 @@ func worstCaseQueries() []string {
 		`"` + strings.Repeat(`\\`, (MaxQueryBytes-2)/2) + `"`,
 		strings.Repeat("(a OR -", MaxDepth/2) + "b" + strings.Repeat(")", MaxDepth/2),
 		strings.Repeat("ü OR ", MaxTerms-1) + "ü",
+		// Patterns: the most compiled bytes (\pL expands to its ranges),
+		// the most complex automaton, the most wildcards.
+		`/\pL/ OR message:/\pL/ x`,
+		strings.Repeat(`message:/\pL/ OR `, 13) + `message:/\pL/`,
+		`message:/(?i)\pL{15}/ OR message:/[\pL\pN]{13}/`,
+		strings.Repeat("é*Ü*ß OR ", MaxTerms-1) + "é*Ü*ß",
 	}
 }
 
@@ -529,7 +708,7 @@ func worstCaseQueries() []string {
 // its default max_query_size (256 KiB) once bound, and its AST limits.
 func TestWorstCaseQueries(t *testing.T) {
 	conn := logsTable(t)
-	for _, text := range worstCaseQueries() {
+	for _, text := range append(worstCaseQueries(), patternQueries...) {
 		q := mustParse(t, text)
 		where, args := q.SQL()
 		n := len(inline(t, where, args))
@@ -545,6 +724,40 @@ func TestWorstCaseQueries(t *testing.T) {
 		}
 		if got := selectIDs(t, conn, "acme", q); !reflect.DeepEqual(got, want) {
 			t.Errorf("%.40q...: ClickHouse selects %v, Match %v", text, got, want)
+		}
+	}
+}
+
+// patternQueries are regular expressions and wildcards using syntax whose
+// support or meaning could differ between Go, ClickHouse 18.16's RE2 and a
+// current one's; the engines must agree on them, whatever they select.
+var patternQueries = []string{
+	`/\pN+/`, `/\p{Greek}/`, `/\P{Latin}\p{Han}/`, `/[[:^alpha:]]{3}$/`, `/(?U)a+b/`, `/\Qa.b\E/`,
+	`/[\x00-\x{10FFFF}]/`, `/(?i)[^k]5/`, `/\Berror\B/`, `/(?m)s$/`, `/a{0}x/`, `/(|a)b/`, `/(?:)/`,
+	`/\v|\f|\a/`, `/\z/`, `/\A\z/`, `/(?P<name>orders)\/\d+/`, `/(?i:ORDERS)\/(?-i:42)/`,
+	`/(?s:.)\n/`, `/(?i)ǆ/`, `/(?i)ß/`, `/(?i)µ/`, `/(?i)ǅemal/`, `/[[:upper:]][[:lower:]]+/`,
+	`/\w+@\w+/`, `/\x{1F6AB}/`, `/[🚫-🚬]/`, `/[^\x00-\x7F]{2}/`, `/.{150}/`, `/(a|b|c|d|e)+\d/`,
+	`/^$|^x/`, `/\\Users/`, `/%|_/`, `/[%_]/`, `/'/`, `/"/`, `/\//`, `/\)/`, `/x{150}/`,
+	`message:/(?i)^[^a-z]*$/`, `user:/^\S+$/`, `http.path:/(?i)API/`, `sql:/--$/`,
+	`*%*`, `*_*`, `*\*`, `*'*`, `C:*admin`, `*ß*`, `*ǅ*`, `*µ*`, `*Σ*`, `*ς*`, `*\u212a*`,
+	`path:C:*`, `http.path:*42`, `service:*e*`, `host:*-*`, `logger:*.*`, `env:*o*`, `message:*%*`,
+}
+
+// TestPatternsClickHouse runs patternQueries on ClickHouse: no error, and
+// the rows Match selects.
+func TestPatternsClickHouse(t *testing.T) {
+	conn := logsTable(t)
+	for _, text := range patternQueries {
+		q := mustParse(t, text)
+		var want []uint32
+		for _, r := range rows {
+			if r.tenant == "acme" && q.Match(&r.e) {
+				want = append(want, r.id)
+			}
+		}
+		if got := selectIDs(t, conn, "acme", q); !reflect.DeepEqual(got, want) {
+			where, args := q.SQL()
+			t.Errorf("%q: ClickHouse selects %v, Match %v\n%s %q", text, got, want, where, args)
 		}
 	}
 }

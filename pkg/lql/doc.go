@@ -20,6 +20,11 @@
 //	"connection refused"      quoted phrase, the same with spaces; \" and \\ escape
 //	level:warning             field:value (see Fields below)
 //	user_id:"42"              field with a quoted value
+//	status_code:>=500         comparison of a numeric attribute (<, <=, >, >=, =)
+//	level:>=warning           severity range
+//	time*out  path:/api/*     wildcards: '*' is any run of characters
+//	/timeout \d+/             regular expression (RE2), bare or as a field value
+//	has:request_id            existence of a field or attribute
 //	a b  /  a AND b           both (implicit AND)
 //	a OR b                    either
 //	-a  /  NOT a              not a
@@ -35,11 +40,16 @@
 //	or      = and { "OR" and } .
 //	and     = unary { [ "AND" ] unary } .
 //	unary   = "NOT" unary | "-" primary | primary .   // no white space after "-"
-//	primary = "(" or ")" | field | term .
-//	field   = name ":" ( word | phrase ) .            // no white space around ":"
+//	primary = "(" or ")" | regex | field | term .
+//	field   = "has:" ( name | phrase )
+//	        | "level:" op level
+//	        | name ":" ( regex | op number | word | phrase ) .
+//	op      = "<" | "<=" | ">" | ">=" | "=" .
+//	number  = /[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?/ .
+//	regex   = "/" pattern "/" .                   // see Regular expressions
 //	term    = word | phrase .
 //	name    = /[A-Za-z0-9_.@-]+/ .
-//	word    = a run of characters other than white space, '"', '(' and ')'
+//	word    = a run of characters other than white space, '"', '(', ')' and '|'
 //	          that does not start with "-" and, unless right after "-",
 //	          is not a keyword (so -OR excludes events containing "or") .
 //	phrase  = '"' { any character but '"' and '\' | '\"' | '\\' } '"' .
@@ -48,11 +58,11 @@
 // name, the rest the value (which may contain more colons, as in
 // url:http://example.com). Quote a term that contains ':' to search for it
 // as text. White space is space, tab, CR and LF; other control characters
-// and invalid UTF-8 are errors. The first '|' outside a quoted phrase ends
-// the search expression and starts the pipes (below); quote a term to search
-// for '|'. Characters that later versions of the language will give a
-// meaning are reserved and rejected unless quoted: '*' (wildcards) and a
-// field value starting with '<' or '>' (comparisons).
+// and invalid UTF-8 are errors. The first '|' outside a quoted phrase or a
+// regular expression ends the search expression and starts the pipes
+// (below); quote a term to search for '|'. An unquoted field value that
+// starts with '<', '>' or '=' is a comparison, one that contains '*' a
+// wildcard: quote the value ("=5", "a*b") to compare it as text.
 //
 // # Fields
 //
@@ -69,6 +79,77 @@
 //	                         message_id:x are attributes too)
 //
 // Field names are case-sensitive.
+//
+// # Comparisons
+//
+// name:<op><number>, op one of <, <=, >, >= and =, holds when a numeric
+// attribute with that key compares so with the number (duration_ms:>1000,
+// status_code:>=500, ratio:=0.5). Numbers are decimal (42, -0.5, .5, 1e3,
+// +7), read as the nearest float64 and compared as float64, by IEEE rules:
+// 9007199254740993 is 2^53, and nothing compares true with a stored NaN.
+// Infinities, NaN, numbers beyond ±1.7976931348623157e308 and non-zero
+// numbers closer to zero than 2.2250738585072014e-308 are errors. Only
+// numeric attributes count (numbers sent as JSON numbers or OTLP ints and
+// doubles); an attribute stored only as a string ("status_code": "500")
+// never matches a comparison, though status_code:500 finds it. Comparing a
+// column other than level is an error.
+//
+// level:<op><name> compares the severity number (OpenTelemetry's 1-24),
+// each level name standing for its range of four (warn: 13-16):
+// level:>=warn is 13-24, level:>warn 17-24, level:<warn 1-12,
+// level:<=warn 1-16, level:=warn 13-16. Events without a severity (0)
+// match no level comparison.
+//
+// # Wildcards
+//
+// A bare word or an unquoted field value containing '*' is a wildcard; '*'
+// stands for any run of characters, none or many, newlines included. '?',
+// '%', '_' and '\' are ordinary characters, and a quoted phrase or value has
+// no wildcards. A bare wildcard (time*out) is searched like a term: some
+// text of the event contains the pieces in order, compared
+// case-insensitively by exactly a term's rules (below). On message,
+// exception.type and exception.message the same holds for that field. On
+// any other field (service:web-*, path:/api/*) the whole value must match,
+// case-sensitively, as field:value compares. A bare wildcard needs a
+// character besides '*'; name:* matches events with any value, the empty
+// one included (use has:name for presence). level takes no wildcard.
+//
+// # Regular expressions
+//
+// /pattern/ alone, or as a field value (message:/timeout \d+/), is an RE2
+// regular expression: bare, it is tried on every text a term searches;
+// on a column, on its value; on any other name, on the values of the string
+// attributes with that key. It matches anywhere in the text unless
+// anchored. The pattern runs from the first '/' to the next '/' that '\'
+// does not escape, which must be followed by the end, white space, '"',
+// '(', ')' or '|'; otherwise the word is no regular expression
+// (path:/api/*, /api/v1/orders). Write \/ for a '/' in a pattern; quote a
+// value that starts and ends with '/' to search for it as text.
+//
+// Matching is case-sensitive unless the pattern says (?i); '.' matches any
+// character, newline included, unless (?-s); '^' and '$' anchor the whole
+// text unless (?m); \d, \w, \s, \b and [[:alpha:]] are ASCII; \pL and the
+// like are Unicode classes. Flags go inline: (?i), (?m), (?s), (?U) and
+// combinations, or scoped (?i:...). Under (?i) a letter matches its whole
+// Unicode simple folding orbit — k matches K and the Kelvin sign, σ
+// matches Σ and ς — unlike terms (below). The pattern is compiled with Go's
+// regexp/syntax and sent to ClickHouse rendered with every class and case
+// variant spelled out, so both engines run exactly the same expression.
+// An invalid pattern is an error positioned at the offending part; a
+// pattern is at most [MaxRegexBytes] bytes and its automata are bounded
+// (long repetitions, like .{200} or \pL{100}, are refused); a query's
+// patterns and wildcards compile to at most [MaxPatternBytes] bytes, a
+// bare one counted once per text it searches (13 times).
+//
+// # Existence
+//
+// has:name holds when the event has the field: for level, message,
+// service, environment (env), host, logger, trace_id, span_id,
+// request_id, exception.type and exception.message, a non-empty value; for
+// any other name, a string or numeric attribute with that key, whatever
+// its value (even empty). Quote a key that is not a name: has:"odd key".
+// -has:name holds when it has not. An attribute literally named "has" can
+// only be searched for with has:"..." existence, not by value.
 //
 // # Pipes
 //
@@ -132,8 +213,9 @@
 //
 // # Limits
 //
-// A query is at most [MaxQueryBytes] bytes with at most [MaxTerms] terms and
-// fields, nested at most [MaxDepth] levels deep (parentheses and negations),
+// A query is at most [MaxQueryBytes] bytes with at most [MaxTerms] terms,
+// fields, comparisons, wildcards, regular expressions and existence tests,
+// nested at most [MaxDepth] levels deep (parentheses and negations),
 // with at most [MaxStages] pipes, [MaxAggs] aggregations and [MaxGroupBy]
 // group-by fields.
 //
@@ -162,6 +244,12 @@
 // position), because ClickHouse releases disagree on those characters: so
 // "Straße" does not find "straße". Characters without case (digits,
 // punctuation, CJK, emoji) always match only themselves.
+//
+// Wildcards on bare words and on message, exception.type and
+// exception.message follow exactly these rules: each character of a folded
+// wildcard compiles to the class of itself and its alternative. Regular
+// expressions do not: (?i) folds by Unicode's simple case folding (see
+// Regular expressions).
 //
 // One known difference remains: on current ClickHouse (not 18.16, not Match)
 // a non-ASCII search text whose k, K, å, Å, ω or Ω is not its first character

@@ -78,22 +78,28 @@ func foldAlternative(r rune) rune {
 }
 
 // in reports whether the needle occurs in h.
-func (n *needle) in(h string) bool {
+func (n *needle) in(h string) bool { return n.index(h) >= 0 }
+
+// index returns the offset of the needle's first occurrence in h, or -1.
+// An occurrence is always len(n.text) bytes long: a rune matches only
+// itself or an alternative of the same length.
+func (n *needle) index(h string) int {
 	switch {
 	case !n.fold:
-		return strings.Contains(h, n.text)
+		return strings.Index(h, n.text)
 	case n.runes == nil:
-		return containsFoldASCII(h, n.lower)
+		return indexFoldASCII(h, n.lower)
 	}
-	return n.containsFoldRunes(h)
+	return n.indexFoldRunes(h)
 }
 
-// containsFoldASCII reports whether lower, an ASCII string with no upper-case
-// letters, occurs in h ignoring ASCII case. Bytes of multi-byte runes never
-// equal ASCII bytes, so a byte-wise search is exact.
-func containsFoldASCII(h, lower string) bool {
+// indexFoldASCII returns the offset of the first occurrence in h of lower,
+// an ASCII string with no upper-case letters, ignoring ASCII case, or -1.
+// Bytes of multi-byte runes never equal ASCII bytes, so a byte-wise search
+// is exact.
+func indexFoldASCII(h, lower string) int {
 	if lower == "" {
-		return true
+		return 0
 	}
 	first, firstUp := lower[0], asciiUpper(lower[0])
 	rest := lower[1:]
@@ -103,16 +109,16 @@ func containsFoldASCII(h, lower string) bool {
 			// Skip ahead to the next candidate first byte.
 			j := indexEither(h[i+1:last+1], first, firstUp)
 			if j < 0 {
-				return false
+				return -1
 			}
 			i += j
 			continue
 		}
 		if equalFoldASCII(h[i+1:i+len(lower)], rest) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // indexEither returns the index of the first a or b in s, or -1.
@@ -144,24 +150,25 @@ func equalFoldASCII(s, lower string) bool {
 	return true
 }
 
-// containsFoldRunes tries the needle at each byte that starts its first
-// rune or that rune's alternative: a lead or ASCII byte is always where Go's
-// decoding of h starts a rune, valid UTF-8 or not.
-func (n *needle) containsFoldRunes(h string) bool {
+// indexFoldRunes tries the needle at each byte that starts its first rune
+// or that rune's alternative (a lead or ASCII byte is always where Go's
+// decoding of h starts a rune, valid UTF-8 or not), and returns the first
+// offset where it matches, or -1.
+func (n *needle) indexFoldRunes(h string) int {
 	var first, firstAlt [utf8.UTFMax]byte
 	utf8.EncodeRune(first[:], n.runes[0].r)
 	utf8.EncodeRune(firstAlt[:], n.runes[0].alt)
 	for i := 0; i < len(h); i++ {
 		j := indexEither(h[i:], first[0], firstAlt[0])
 		if j < 0 {
-			return false
+			return -1
 		}
 		i += j
 		if n.matchAt(h[i:]) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // matchAt reports whether h starts with the needle.

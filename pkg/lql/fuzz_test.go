@@ -2,6 +2,7 @@ package lql
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -17,6 +18,10 @@ func FuzzParse(f *testing.F) {
 		`exception.type:OperationalError message:"could not connect"`, `user_id:"42" http.method:POST`,
 		"NOT NOT a", `"say \"hi\" \\o/"`, "müller ΣΤΗ 田中 🚫", "a AND (b OR -c) AND NOT d", `note:""`,
 		"url:http://example.com:8080/x", "level:", `"abc`, "foo*", "a|b", "x:>5", "()", "--x", "a\x00b",
+		"status_code:>=500", "duration_ms:>1e3", "x:<=-0.5", "x:=+7", "x:>1e309", "x:>5e-324", "x:>.", "level:>=warning",
+		"level:<crit", "path:/api/*", "time*out", "*", `C:\*`, "service:*", `message:/timeout \d+/`, `/a|b/ | stats count()`,
+		`/(?i)straße/`, `/a\/b/`, `/a/b/`, `//`, `/(/`, `/\pL{999}/`, `-/x/`, "has:request_id", `has:"a b"`, "-has:x",
+		`(path:/api/*) OR (message:/(?i)x/)`, `/[[:^alpha:]]/`, `x:/^$/`, `/\C/`, `has:`, "has:/x/", `has:"!"`,
 	} {
 		f.Add(q)
 	}
@@ -102,6 +107,126 @@ func referenceIn(text, h string) bool {
 		}
 		if i == len(h) {
 			return false
+		}
+		_, w := utf8.DecodeRuneInString(h[i:])
+		i += w
+	}
+}
+
+// FuzzRegexRender checks that a regular expression rendered for both
+// engines means, to Go, exactly what it meant as written ("." matching a
+// newline): unfolding (?i) into classes and rendering lose nothing.
+func FuzzRegexRender(f *testing.F) {
+	for _, s := range [][2]string{
+		{`timeout \d+`, "retry: timeout 30s"}, {`(?i)k`, "\u212a"}, {`(?i)σ`, "ς"}, {`a.b`, "a\nb"},
+		{`(?-s)a.b`, "a\nb"}, {`^x$`, "x\n"}, {`(?m)^x$`, "y\nx\nz"}, {`\bé\b`, "é"}, {`(?i)straße`, "STRASSE"},
+		{`\pL+`, "田中"}, {`(?i)[k-m]`, "\u212a"}, {`(?U)a+?b`, "aab"}, {`\Qa.b\E`, "axb"}, {`[^a]`, "\n"},
+		{`(?i)ǅ`, "ǆ"}, {`(?i)ΣΤΗ`, "στη"}, {`x{2,}`, "xx"}, {`(a|)+`, "b"}, {`\x{FFFD}`, "\ufffd"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, h string) {
+		if !utf8.ValidString(pattern) || !utf8.ValidString(h) || len(pattern) > MaxRegexBytes || len(h) > 4096 {
+			return // Parse rejects such patterns; events are valid UTF-8
+		}
+		rendered, err := renderRegex(pattern, 0)
+		if err != nil {
+			return
+		}
+		orig, err := regexp.Compile("(?s)" + pattern)
+		if err != nil {
+			t.Fatalf("%q: rendered as %q but does not compile with (?s): %v", pattern, rendered, err)
+		}
+		re := compilePattern(rendered)
+		if got, want := re.MatchString(h), orig.MatchString(h); got != want {
+			t.Fatalf("%q rendered %q: matches %q %v, as written %v", pattern, rendered, h, got, want)
+		}
+	})
+}
+
+// FuzzWildcard checks a wildcard's two implementations, Match's glob and
+// the pattern ClickHouse runs, against a plain reference of its semantics: on a bare word, its pieces occur in order with a term's case
+// rules; on a field, the value is made of them, '*' standing for any run
+// of characters, case-sensitively.
+func FuzzWildcard(f *testing.F) {
+	for _, s := range [][3]string{
+		{"", "time*out", "SMTP TimeOut"}, {"", "5*k", "5\u212a"}, {"", "mü*r", "MÜLLER"}, {"path", "/api/*", "/api/v1"},
+		{"path", "*/42", "/42"}, {"path", "a*a", "a"}, {"message", "ß*", "STRASSE"}, {"path", "%*_", "%x_"},
+		{"", `\*`, `C:\x`}, {"path", "*", ""}, {"", "σ*", "Σ"}, {"", "ab*ba", "aba"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, name, value, h string) {
+		if name != "" && name != "message" {
+			name = "path"
+		}
+		if !utf8.ValidString(value) || !utf8.ValidString(h) || !strings.Contains(value, "*") ||
+			len(value) > 256 || len(h) > 4096 { // the regular expression is slow on long inputs
+			return
+		}
+		n := &Wildcard{Name: name, Value: value}
+		want := referenceGlob(n, h)
+		if got := newGlob(n).MatchString(h); got != want {
+			t.Fatalf("%s matches %q: %v, reference %v", n, h, got, want)
+		}
+		if got := compilePattern(wildcardPattern(n)).MatchString(h); got != want {
+			t.Fatalf("%s matches %q: pattern %q says %v, reference %v", n, h, wildcardPattern(n), got, want)
+		}
+	})
+}
+
+// referenceGlob is the wildcard's meaning written plainly.
+func referenceGlob(n *Wildcard, h string) bool {
+	parts := strings.Split(n.Value, "*")
+	if n.Name == "path" { // whole value, case-sensitive
+		first, last := parts[0], parts[len(parts)-1]
+		if len(h) < len(first)+len(last) || !strings.HasPrefix(h, first) || !strings.HasSuffix(h, last) {
+			return false
+		}
+		h = h[len(first) : len(h)-len(last)]
+		for _, p := range parts[1 : len(parts)-1] {
+			i := strings.Index(h, p)
+			if i < 0 {
+				return false
+			}
+			h = h[i+len(p):]
+		}
+		return true
+	}
+	fold := foldable(strings.Join(parts, ""))
+	at := 0
+	for _, p := range parts {
+		end, ok := referenceFind(p, h, at, fold)
+		if !ok {
+			return false
+		}
+		at = end
+	}
+	return true
+}
+
+// referenceFind returns the end of the first occurrence of text in h at or
+// after byte at (a rune boundary), with the terms' case rules when fold.
+func referenceFind(text, h string, at int, fold bool) (int, bool) {
+	for i := at; ; {
+		j, ok := i, true
+		for _, c := range text {
+			r, w := utf8.DecodeRuneInString(h[j:])
+			alt := c
+			if fold {
+				alt = foldAlternative(c)
+			}
+			if w == 0 || r != c && r != alt {
+				ok = false
+				break
+			}
+			j += w
+		}
+		if ok {
+			return j, true
+		}
+		if i == len(h) {
+			return 0, false
 		}
 		_, w := utf8.DecodeRuneInString(h[i:])
 		i += w

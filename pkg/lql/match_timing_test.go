@@ -13,6 +13,11 @@ func BenchmarkMatch(b *testing.B) {
 		"error",       // found in the level, early
 		"level:error service:web -host:web-2 user_id:42",
 		`(timeout OR "connection refused") -level:debug`,
+		"duration_ms:>1000 level:>=warn has:request_id",
+		"time*out",             // wildcard, every text searched
+		"http.path:/api/*",     // anchored wildcard on an attribute
+		`/timeout \d+/`,        // regular expression, every text searched
+		`message:/(?i)server/`, // on one field
 		"",
 	} {
 		p := mustParse(b, q)

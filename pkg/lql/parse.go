@@ -8,10 +8,11 @@ import (
 )
 
 // Parse parses an LQL query (see the package documentation): a search
-// expression, then optionally pipes after the first "|" outside quotes. The
-// error is an *Error, positioned at the offending byte, for any query it
-// rejects: a syntax error, an unknown level, function or pipe, a reserved
-// character, or a query over the limits. An empty or blank query parses to
+// expression, then optionally pipes after the first "|" outside quoted
+// phrases and regular expressions. The error is an *Error, positioned at
+// the offending byte, for any query it rejects: a syntax error, an unknown
+// level, function or pipe, a bad number or regular expression, a comparison
+// on a text field, or a query over the limits. An empty or blank query parses to
 // a Query that matches everything.
 func Parse(q string) (*Query, error) {
 	if len(q) > MaxQueryBytes {
@@ -20,28 +21,23 @@ func Parse(q string) (*Query, error) {
 	if err := checkChars(q); err != nil {
 		return nil, err
 	}
-	filter := q
-	pipe := pipeStart(q)
-	if pipe >= 0 {
-		filter = q[:pipe]
-	}
-	root, err := parseFilter(filter)
+	p := &parser{src: q}
+	root, err := p.filter()
 	if err != nil {
 		return nil, err
 	}
 	query := newQuery(root)
-	if pipe >= 0 {
-		if query.pipeline, err = parsePipeline(q, pipe); err != nil {
+	if p.pos < len(q) { // at the first '|' outside phrases and regular expressions
+		if query.pipeline, err = parsePipeline(q, p.pos); err != nil {
 			return nil, err
 		}
 	}
 	return query, nil
 }
 
-// parseFilter parses the search expression before any pipe; nil for an
-// empty or blank one.
-func parseFilter(q string) (Node, error) {
-	p := &parser{src: q}
+// filter parses the search expression: up to the end, or to the '|' that
+// starts the pipes. It is nil when empty or blank.
+func (p *parser) filter() (Node, error) {
 	p.skipSpace()
 	if p.eof() {
 		return nil, nil
@@ -50,7 +46,7 @@ func parseFilter(q string) (Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !p.eof() { // or() stops only at the end or at a ")"
+	if !p.eof() { // or() stops only at the end, a '|' or a ")"
 		return nil, errorf(p.pos, `unexpected ")" without a matching "("`)
 	}
 	return root, nil
@@ -80,9 +76,15 @@ type parser struct {
 	pos   int
 	terms int // terms and fields so far
 	depth int // open parentheses and negations
+	// patternBytes is the size of the patterns compiled so far (regular
+	// expressions and wildcards), against MaxPatternBytes.
+	patternBytes int
 }
 
-func (p *parser) eof() bool { return p.pos >= len(p.src) }
+// eof reports whether the search expression ends at pos: at the end of the
+// query, or at the '|' that starts the pipes (a '|' inside a phrase or a
+// regular expression is consumed with it).
+func (p *parser) eof() bool { return p.pos >= len(p.src) || p.src[p.pos] == '|' }
 
 func (p *parser) peek() byte {
 	if p.eof() {
@@ -94,7 +96,7 @@ func (p *parser) peek() byte {
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // isDelim reports whether c ends a word.
-func isDelim(c byte) bool { return isSpace(c) || c == '"' || c == '(' || c == ')' }
+func isDelim(c byte) bool { return isSpace(c) || c == '"' || c == '(' || c == ')' || c == '|' }
 
 func (p *parser) skipSpace() {
 	for !p.eof() && isSpace(p.src[p.pos]) {
@@ -257,6 +259,9 @@ func (p *parser) primary(negated bool) (Node, error) {
 	if kw := p.keyword(); kw != "" && !negated {
 		return nil, errorf(start, "expected a term before %q", kw)
 	}
+	if pattern, ok := p.regexLiteral(); ok {
+		return p.regex(start, "", pattern, start+1)
+	}
 	return p.word()
 }
 
@@ -287,70 +292,210 @@ func (p *parser) group() (Node, error) {
 	return x, nil
 }
 
-// word parses a bare word: a term, or a field when it contains ':'.
+// word parses a bare word: a term or wildcard, or a field when it contains
+// ':'.
 func (p *parser) word() (Node, error) {
 	start, end := p.pos, p.wordEnd()
 	w := p.src[start:end]
 	colon := strings.IndexByte(w, ':')
 	if colon < 0 {
-		if err := checkReserved(w, start, false); err != nil {
-			return nil, err
-		}
 		p.pos = end
 		p.skipSpace()
+		if strings.Contains(w, "*") {
+			return p.wildcard(start, "", w)
+		}
 		return p.term(start, w)
 	}
 	name := w[:colon]
 	if name == "" {
 		return nil, errorf(start, `empty field name before ":"; quote the term to search for it as text`)
 	}
-	for i := 0; i < len(name); i++ {
-		if !validNameByte(name[i]) {
-			r, _ := utf8.DecodeRuneInString(name[i:])
-			return nil, errorf(start+i, "invalid character %q in field name %q; quote the term to search for it as text", r, name)
-		}
+	if err := checkFieldName(name, start); err != nil {
+		return nil, err
 	}
 	valuePos := start + colon + 1
 	p.pos = valuePos
-	var value string
 	switch {
+	case name == "has":
+		return p.exists(start, valuePos)
 	case valuePos < end:
-		value = w[colon+1:]
-		if err := checkReserved(value, valuePos, true); err != nil {
-			return nil, err
+		if pattern, ok := p.regexLiteral(); ok {
+			return p.regex(start, name, pattern, valuePos+1)
 		}
 		p.pos = end
 		p.skipSpace()
+		return p.bareValue(start, name, w[colon+1:], valuePos)
 	case p.peek() == '"':
-		v, err := p.phrase()
+		value, err := p.phrase()
 		if err != nil {
 			return nil, err
 		}
-		value = v
-	default:
-		return nil, errorf(valuePos, "expected a value after %q", name+":")
-	}
-	if name == "level" {
-		if _, ok := event.ParseLevel(value); !ok {
-			return nil, errorf(valuePos, "unknown level %q; use trace, debug, info, warn, error or fatal", value)
+		if err := checkLevel(name, value, valuePos); err != nil {
+			return nil, err
 		}
+		return p.count(start, &Field{Offset: start, Name: name, Value: value})
+	}
+	return nil, errorf(valuePos, "expected a value after %q", name+":")
+}
+
+// checkFieldName rejects a field name with a character names may not have.
+func checkFieldName(name string, start int) error {
+	for i := 0; i < len(name); i++ {
+		if !validNameByte(name[i]) {
+			r, _ := utf8.DecodeRuneInString(name[i:])
+			return errorf(start+i, "invalid character %q in field name %q; quote the term to search for it as text", r, name)
+		}
+	}
+	return nil
+}
+
+// checkLevel rejects a level:value whose value is no level name.
+func checkLevel(name, value string, pos int) error {
+	if name != "level" {
+		return nil
+	}
+	if _, ok := event.ParseLevel(value); !ok {
+		return errorf(pos, "unknown level %q; use trace, debug, info, warn, error or fatal", value)
+	}
+	return nil
+}
+
+// bareValue makes the node of name:value for an unquoted value at valuePos:
+// a comparison when it starts with '<', '>' or '=', a wildcard when it has
+// a '*', else a field.
+func (p *parser) bareValue(start int, name, value string, valuePos int) (Node, error) {
+	switch {
+	case strings.IndexByte("<>=", value[0]) >= 0:
+		return p.compare(start, name, value, valuePos)
+	case strings.Contains(value, "*"):
+		if name == "level" {
+			return nil, errorf(valuePos, "level takes a level name, not a wildcard; write level:>=warn for a range")
+		}
+		return p.wildcard(start, name, value)
+	}
+	if err := checkLevel(name, value, valuePos); err != nil {
+		return nil, err
 	}
 	return p.count(start, &Field{Offset: start, Name: name, Value: value})
 }
 
-// checkReserved rejects the characters later versions of the language give a
-// meaning, so that queries written today keep theirs.
-func checkReserved(s string, pos int, value bool) error {
-	if i := strings.IndexByte(s, '*'); i >= 0 {
-		return errorf(pos+i, `wildcards are not supported yet; quote the text to search for "*"`)
+// compare parses name:<op><operand>; value starts with the operator.
+func (p *parser) compare(start int, name, value string, valuePos int) (Node, error) {
+	op := value[:1]
+	if op != "=" && len(value) > 1 && value[1] == '=' {
+		op = value[:2]
 	}
-	if i := strings.IndexByte(s, '|'); i >= 0 {
-		return errorf(pos+i, `pipes are not supported yet; quote the text to search for "|"`)
+	operand, operandPos := value[len(op):], valuePos+len(op)
+	switch {
+	case name == "level":
+		if _, ok := event.ParseLevel(operand); !ok {
+			return nil, errorf(operandPos, "expected a level after %q, not %q; use trace, debug, info, warn, error or fatal", "level:"+op, operand)
+		}
+	case lookupField(name).kind != attrField:
+		return nil, errorf(valuePos, "%s is text: comparisons apply to level and numeric attributes; quote the value to search for %q", name, value)
+	default:
+		if _, err := parseNumber(operand, operandPos, op); err != nil {
+			return nil, err
+		}
 	}
-	if value && (s[0] == '<' || s[0] == '>') {
-		return errorf(pos, "comparisons are not supported yet; quote the value to search for %q", s)
+	return p.count(start, &Compare{Offset: start, Name: name, Op: op, Value: operand})
+}
+
+// exists parses the field name after "has:" at valuePos: a name, or any
+// attribute key quoted.
+func (p *parser) exists(start, valuePos int) (Node, error) {
+	var name string
+	switch p.peek() {
+	case '"':
+		v, err := p.phrase()
+		if err != nil {
+			return nil, err
+		}
+		name = v
+	case '/':
+		return nil, errorf(valuePos, `expected a field name after "has:"`)
+	default:
+		end := p.wordEnd()
+		name = p.src[valuePos:end]
+		if err := checkFieldName(name, valuePos); err != nil {
+			return nil, err
+		}
+		p.pos = end
+		p.skipSpace()
+	}
+	if name == "" {
+		return nil, errorf(valuePos, `expected a field name after "has:"`)
+	}
+	return p.count(start, &Exists{Offset: start, Name: name})
+}
+
+// wildcard checks a wildcard word or value and makes its node.
+func (p *parser) wildcard(start int, name, value string) (Node, error) {
+	if name == "" && strings.Trim(value, "*") == "" {
+		return nil, errorf(start, `a wildcard needs text besides "*"; quote "*" to search for it`)
+	}
+	n := &Wildcard{Offset: start, Name: name, Value: value}
+	if err := p.addPattern(start, name, len(wildcardPattern(n))); err != nil {
+		return nil, err
+	}
+	return p.count(start, n)
+}
+
+// regex checks a regular expression literal whose pattern starts at
+// patternPos, and makes its node.
+func (p *parser) regex(start int, name, pattern string, patternPos int) (Node, error) {
+	p.skipSpace()
+	if len(pattern) > MaxRegexBytes {
+		return nil, errorf(patternPos, "regular expression is longer than %d bytes", MaxRegexBytes)
+	}
+	rendered, err := renderRegex(pattern, patternPos)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.addPattern(start, name, len(rendered)); err != nil {
+		return nil, err
+	}
+	return p.count(start, &Regex{Offset: start, Name: name, Pattern: pattern})
+}
+
+// addPattern counts the bytes of the compiled pattern of a field (or of a
+// bare pattern, name ""), as often as the SQL holds it, against
+// MaxPatternBytes.
+func (p *parser) addPattern(start int, name string, n int) error {
+	if name == "" {
+		n *= len(textColumns) + 1
+	}
+	p.patternBytes += n
+	if p.patternBytes > MaxPatternBytes {
+		return errorf(start, "the query's regular expressions and wildcards are too large: over %d bytes compiled (a bare one counts once per text it searches)", MaxPatternBytes)
 	}
 	return nil
+}
+
+// regexLiteral scans a regular expression literal at pos: '/', at least
+// one byte, and the first '/' not escaped by '\\', which must be followed
+// by the end or a byte that ends a word. ok is false, and nothing consumed,
+// when pos holds no such literal: then it is an ordinary word, as in
+// path:/api/* or /api/v1/orders. Otherwise pos is left after the closing
+// '/'.
+func (p *parser) regexLiteral() (pattern string, ok bool) {
+	if p.peek() != '/' {
+		return "", false
+	}
+	for i := p.pos + 1; i < len(p.src); i++ {
+		switch p.src[i] {
+		case '\\':
+			i++
+		case '/':
+			if i == p.pos+1 || i+1 < len(p.src) && !isDelim(p.src[i+1]) {
+				return "", false
+			}
+			pattern = p.src[p.pos+1 : i]
+			p.pos = i + 1
+			return pattern, true
+		}
+	}
+	return "", false
 }
 
 // phrase parses a quoted phrase at pos and returns its text.

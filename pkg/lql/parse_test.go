@@ -14,6 +14,16 @@ func fd(off int, name, value string) *Field { return &Field{Offset: off, Name: n
 func ng(off int, x Node) *Not               { return &Not{Offset: off, X: x} }
 func and(off int, ops ...Node) *And         { return &And{Offset: off, Operands: ops} }
 func or(off int, ops ...Node) *Or           { return &Or{Offset: off, Operands: ops} }
+func cmp(off int, name, op, value string) *Compare {
+	return &Compare{Offset: off, Name: name, Op: op, Value: value}
+}
+func wc(off int, name, value string) *Wildcard {
+	return &Wildcard{Offset: off, Name: name, Value: value}
+}
+func rx(off int, name, pattern string) *Regex {
+	return &Regex{Offset: off, Name: name, Pattern: pattern}
+}
+func has(off int, name string) *Exists { return &Exists{Offset: off, Name: name} }
 
 // dump renders a tree with positions, one node a line, for failure messages.
 func dump(n Node) string {
@@ -28,6 +38,14 @@ func dump(n Node) string {
 			fmt.Fprintf(&b, "Term@%d %q\n", n.Offset, n.Text)
 		case *Field:
 			fmt.Fprintf(&b, "Field@%d %q = %q\n", n.Offset, n.Name, n.Value)
+		case *Compare:
+			fmt.Fprintf(&b, "Compare@%d %q %s %q\n", n.Offset, n.Name, n.Op, n.Value)
+		case *Wildcard:
+			fmt.Fprintf(&b, "Wildcard@%d %q = %q\n", n.Offset, n.Name, n.Value)
+		case *Regex:
+			fmt.Fprintf(&b, "Regex@%d %q ~ %q\n", n.Offset, n.Name, n.Pattern)
+		case *Exists:
+			fmt.Fprintf(&b, "Exists@%d %q\n", n.Offset, n.Name)
 		case *Not:
 			fmt.Fprintf(&b, "Not@%d\n", n.Offset)
 			walk(n.X, indent+"  ")
@@ -101,6 +119,44 @@ func TestParse(t *testing.T) {
 	f(`a:b"c"`, and(0, fd(0, "a", "b"), tm(3, "c")))
 	f(`"a"b`, and(0, tm(0, "a"), tm(3, "b")))
 	f("service:web env:production", and(0, fd(0, "service", "web"), fd(12, "env", "production")))
+	// Comparisons.
+	f("status_code:>=500", cmp(0, "status_code", ">=", "500"))
+	f("duration_ms:>1000", cmp(0, "duration_ms", ">", "1000"))
+	f("x:<-1.5e3 x:<=.5 x:=+7 x:>0.", and(0, cmp(0, "x", "<", "-1.5e3"), cmp(10, "x", "<=", ".5"), cmp(17, "x", "=", "+7"), cmp(23, "x", ">", "0.")))
+	f("level:>=warning", cmp(0, "level", ">=", "warning"))
+	f("level:<ERR", cmp(0, "level", "<", "ERR"))
+	f("-level:=crit", ng(0, cmp(1, "level", "=", "crit")))
+	f(`x:">5"`, fd(0, "x", ">5"))
+	f(`x:"=5"`, fd(0, "x", "=5"))
+	// Wildcards.
+	f("time*out", wc(0, "", "time*out"))
+	f("path:/api/*", wc(0, "path", "/api/*"))
+	f(`path:C:\Users\*`, wc(0, "path", `C:\Users\*`))
+	f("service:*", wc(0, "service", "*"))
+	f("-host:web-*", ng(0, wc(1, "host", "web-*")))
+	f(`"time*out"`, tm(0, "time*out"))
+	f(`path:"/api/*"`, fd(0, "path", "/api/*"))
+	// Regular expressions.
+	f(`message:/timeout \d+/`, rx(0, "message", `timeout \d+`))
+	f(`/re/`, rx(0, "", "re"))
+	f(`-/re/ x`, and(0, ng(0, rx(1, "", "re")), tm(6, "x")))
+	f(`(/a\) b/)`, rx(1, "", `a\) b`))
+	f(`/a/(b)`, and(0, rx(0, "", "a"), tm(4, "b")))
+	f(`/a\/b/`, rx(0, "", `a\/b`))
+	f(`/a\\/`, rx(0, "", `a\\`))
+	f(`/"q"/`, rx(0, "", `"q"`))
+	f(`level:/^(warn|error)$/`, rx(0, "level", "^(warn|error)$"))
+	f(`/api/v1/orders`, tm(0, "/api/v1/orders"))
+	f(`url:/api/v1/orders`, fd(0, "url", "/api/v1/orders"))
+	f(`message:/x`, fd(0, "message", "/x"))
+	f(`//`, tm(0, "//"))
+	f(`//a/`, tm(0, "//a/"))
+	f(`/a/b/`, tm(0, "/a/b/"))
+	f(`/`, tm(0, "/"))
+	// Existence.
+	f("has:request_id", has(0, "request_id"))
+	f("-has:x", ng(0, has(1, "x")))
+	f(`has:"odd key"`, has(0, "odd key"))
 	f(strings.Repeat("(", MaxDepth)+"a"+strings.Repeat(")", MaxDepth), tm(MaxDepth, "a"))
 	f(strings.Repeat("NOT ", MaxDepth)+"a", nestedNot(MaxDepth))
 }
@@ -159,12 +215,49 @@ func TestParseErrors(t *testing.T) {
 	f("(", `at 0: unclosed "("`)
 	f("a)", `at 1: unexpected ")" without a matching "("`)
 	f(")", `at 0: unexpected ")" without a matching "("`)
-	f("foo*", `at 3: wildcards are not supported yet; quote the text to search for "*"`)
-	f("host:web-*", `at 9: wildcards are not supported yet; quote the text to search for "*"`)
 	f("a|b", `at 2: unknown pipe "b"; use stats, timechart, sort, limit or fields`)
 	f("error | stats count", `at 19: expected "(" after "count": aggregations are written count(...)`)
-	f("duration_ms:>100", `at 12: comparisons are not supported yet; quote the value to search for ">100"`)
-	f("x:<5", `at 2: comparisons are not supported yet; quote the value to search for "<5"`)
+	f("*", `at 0: a wildcard needs text besides "*"; quote "*" to search for it`)
+	f("a **", `at 2: a wildcard needs text besides "*"; quote "*" to search for it`)
+	f("level:warn*", `at 6: level takes a level name, not a wildcard; write level:>=warn for a range`)
+	f("x:>", `at 3: expected a number after ">"`)
+	f("x:>=", `at 4: expected a number after ">="`)
+	f("x:>=|stats", `at 4: expected a number after ">="`)
+	f("x:>abc", `at 3: expected a number after ">", not "abc"; quote the value to search for ">abc"`)
+	f("x:<>5", `at 3: expected a number after "<", not ">5"; quote the value to search for "<>5"`)
+	f("x:==5", `at 3: expected a number after "=", not "=5"; quote the value to search for "==5"`)
+	f("x:>5ms", `at 3: expected a number after ">", not "5ms"; quote the value to search for ">5ms"`)
+	f("x:>NaN", `at 3: expected a number after ">", not "NaN"; quote the value to search for ">NaN"`)
+	f("x:<inf", `at 3: expected a number after "<", not "inf"; quote the value to search for "<inf"`)
+	f("x:>0x10", `at 3: expected a number after ">", not "0x10"; quote the value to search for ">0x10"`)
+	f("x:>1_000", `at 3: expected a number after ">", not "1_000"; quote the value to search for ">1_000"`)
+	f("x:>1e309", `at 3: number 1e309 is out of range (beyond ±1.7976931348623157e308)`)
+	f("x:>-1e400", `at 3: number -1e400 is out of range (beyond ±1.7976931348623157e308)`)
+	f("x:>5e-324", `at 3: number 5e-324 is too close to zero (under 2.2250738585072014e-308): use 0`)
+	f("service:>5", `at 8: service is text: comparisons apply to level and numeric attributes; quote the value to search for ">5"`)
+	f("message:<=x", `at 8: message is text: comparisons apply to level and numeric attributes; quote the value to search for "<=x"`)
+	f("level:>=loud", `at 8: expected a level after "level:>=", not "loud"; use trace, debug, info, warn, error or fatal`)
+	f("level:>", `at 7: expected a level after "level:>", not ""; use trace, debug, info, warn, error or fatal`)
+	f("/(/", `at 1: invalid regular expression: missing closing ): "("`)
+	f("message:/a{1001}/", `at 10: invalid regular expression: invalid repeat count: "{1001}"`)
+	f(`x /\C/`, `at 3: invalid regular expression: invalid escape sequence: "\\C"`)
+	f(`/a**/`, `at 2: invalid regular expression: invalid nested repetition operator: "**"`)
+	f(`/(?<n/`, `at 1: invalid regular expression: invalid named capture: "(?<n"`)
+	f(`/\pL{1000}/`, `at 1: regular expression is too complex (over 10000 states): use fewer repetitions or smaller classes`)
+	f(`/((a{100}){100}){100}/`, `at 4: invalid regular expression: invalid repeat count: "{100}"`)
+	f(`/(\p{Greek}{10}){99}/`, `at 1: regular expression is too complex (over 10000 states): use fewer repetitions or smaller classes`)
+	f(`/x{2,}\p{Greek}{999}/`, `at 1: regular expression is too complex (over 10000 states): use fewer repetitions or smaller classes`)
+	f(`/[a-z]{200}/`, `at 1: regular expression is too complex (over 200 instructions): use fewer repetitions`)
+	f(`message:/(ab|cd){60}e/`, `at 9: regular expression is too complex (over 200 instructions): use fewer repetitions`)
+	f("/"+strings.Repeat("a", MaxRegexBytes+1)+"/", `at 1: regular expression is longer than 1024 bytes`)
+	f(strings.Repeat(`/\pL/ `, 2), `at 6: the query's regular expressions and wildcards are too large: over 65536 bytes compiled (a bare one counts once per text it searches)`)
+	f(strings.Repeat(`message:/\pL/ `, 15), `at 196: the query's regular expressions and wildcards are too large: over 65536 bytes compiled (a bare one counts once per text it searches)`)
+	f("has:", `at 4: expected a field name after "has:"`)
+	f(`has:""`, `at 4: expected a field name after "has:"`)
+	f("has:a/b", `at 5: invalid character '/' in field name "a/b"; quote the term to search for it as text`)
+	f("has:/x/", `at 4: expected a field name after "has:"`)
+	f("has:x*", `at 5: invalid character '*' in field name "x*"; quote the term to search for it as text`)
+	f("/a|b/ | nope", `at 8: unknown pipe "nope"; use stats, timechart, sort, limit or fields`)
 	f("a\x00b", `at 1: control character U+0000 is not allowed`)
 	f("a\u0085b", `at 1: control character U+0085 is not allowed`)
 	f("ab\xffc", `at 2: invalid UTF-8`)

@@ -195,25 +195,6 @@ func (a *Analysis) CheckStages(stages []Stage) error {
 	return nil
 }
 
-// pipeStart returns the offset of the first '|' of q outside quoted
-// phrases, or -1. Phrases are delimited as the filter parser delimits
-// them: every '"' outside a phrase opens one, and inside a phrase '\'
-// escapes the next byte.
-func pipeStart(q string) int {
-	quoted := false
-	for i := 0; i < len(q); i++ {
-		switch c := q[i]; {
-		case quoted && c == '\\':
-			i++
-		case c == '"':
-			quoted = !quoted
-		case !quoted && c == '|':
-			return i
-		}
-	}
-	return -1
-}
-
 // pipeParser parses a pipeline. Like parser, each method starts at a
 // non-space byte (or the end) and leaves pos after any white space.
 type pipeParser struct {

@@ -24,6 +24,9 @@ func FuzzParsePipeline(f *testing.F) {
 		"error | fields message", "a | limit 5 | sort x", "| stats", "|", "| stats count(", "| timechart 0s",
 		"| stats count() by a,", "| sort", `"a | b`, "a | stats count() | stats count()", "|stats by time|sort time",
 		"| timechart 366d count() by time", "| stats p0(x) p100(x)", "| limit 100001", "| fields count(), count()",
+		`/a|b/ | stats count()`, `message:/x|y/|timechart 1m count() by level`, `/a|b|c/`, `/a|/ | sort x`,
+		"duration_ms:>1e3 | stats p95(duration_ms) by http.path", "path:/api/* | stats count() by path",
+		"level:>=warn|stats count() by level", "has:user_id | stats count_distinct(user_id)",
 	} {
 		f.Add(q)
 	}

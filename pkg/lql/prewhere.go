@@ -36,6 +36,8 @@ func (c *sqlCompiler) prewhere(n Node) bool {
 			return c.prewhereNeedle(newNeedle(n.Value))
 		}
 		return false
+	case *Wildcard:
+		return c.prewhereWildcard(n)
 	case *And:
 		// Any operand's condition is necessary; AND those there are.
 		var parts []sqlCompiler
@@ -111,4 +113,31 @@ func likeEscape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// prewhereWildcard writes, for a wildcard, the AND of prewhereNeedle's
+// condition for each of its pieces between the '*'s: whatever text the
+// wildcard matches (a column or an attribute value, all in
+// SearchTextColumn) holds every piece, case-sensitively or, when folded,
+// up to ASCII case. A folded piece with non-ASCII letters gets no condition,
+// as in prewhereNeedle.
+func (c *sqlCompiler) prewhereWildcard(n *Wildcard) bool {
+	parts, _, fold := wildcardParts(n)
+	var conds []sqlCompiler
+	for _, part := range parts {
+		var p sqlCompiler
+		if p.prewhereNeedle(needle{text: part, fold: fold, runes: foldRunes(fold, part)}) {
+			conds = append(conds, p)
+		}
+	}
+	return c.join(conds, " AND ")
+}
+
+// foldRunes returns a non-nil slice when a folded text is not ASCII: all
+// prewhereNeedle reads of needle.runes.
+func foldRunes(fold bool, text string) []foldRune {
+	if fold && !isASCII(text) {
+		return []foldRune{}
+	}
+	return nil
 }

@@ -58,6 +58,16 @@ func TestPrewhere(t *testing.T) {
 	f("service:web", "")
 	f("ÉCHEC", "") // case-insensitive non-ASCII: lower() does not fold it
 	f("", "")
+	// Wildcards: each piece between the '*'s, LIKE-escaped.
+	f("Time*Out", "("+p+" AND "+p+")", "%time%", "%out%")
+	f("service:Web-*", "("+p+")", "%web-%")
+	f("http.path:*/API/*", "("+p+")", "%/api/%")
+	f(`100%*_x*\`, "("+p+" AND "+p+" AND "+p+")", `%100\%%`, `%\_x%`, `%\\%`)
+	f("message:*é*x", "("+p+")", "%x%")                   // folded non-ASCII piece: none
+	f("Straße*X", "("+p+" AND "+p+")", "%straße%", "%x%") // not folded: case-sensitive
+	f("x:*", "")
+	f("error host:web-* -c:d*", "("+p+" AND ("+p+"))", "%error%", "%web-%")
+	f("duration_ms:>5 level:>=warn has:x /re/ x:/y/", "")
 	f("timeout | stats count()", p, "%timeout%")
 	f(`"100%_done\\x"`, p, `%100\%\_done\\x%`)
 }

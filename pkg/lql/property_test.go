@@ -3,8 +3,13 @@ package lql
 import (
 	"context"
 	"flag"
+	"fmt"
+	"math"
 	"math/rand/v2"
+	"os"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +71,12 @@ func randomEvent(rng *rand.Rand) event.Event {
 	word := func() string { return pick(rng, propertyWords) }
 	lvl := pick(rng, propertyLevels)
 	sev, _ := event.ParseLevel(lvl)
+	switch rng.IntN(5) {
+	case 0:
+		lvl, sev = "", 0 // no severity
+	case 1:
+		sev += int32(rng.IntN(4)) // anywhere in the level's range
+	}
 	e := event.Event{
 		Level: lvl, SeverityNumber: sev, Message: text(),
 		Service: pick(rng, []string{"web", "worker", "Web", "api", ""}), Environment: maybe(rng, word),
@@ -74,6 +85,9 @@ func randomEvent(rng *rand.Rand) event.Event {
 	}
 	for range rng.IntN(4) {
 		e.Attrs = append(e.Attrs, event.Attr{Key: pick(rng, propertyAttrKeys), Value: maybe(rng, text)})
+	}
+	for range rng.IntN(4) {
+		e.NumAttrs = append(e.NumAttrs, event.NumAttr{Key: pick(rng, propertyNumKeys), Value: pick(rng, propertyNumbers)})
 	}
 	if rng.IntN(3) == 0 {
 		e.Exception = event.Exception{Type: word(), Message: text(), Stack: text() + "\n  " + text()}
@@ -110,9 +124,146 @@ func needleOf(rng *rand.Rand) string {
 	return s
 }
 
+// propertyNumKeys are numeric attribute keys, some also string keys.
+var propertyNumKeys = []string{"duration_ms", "status_code", "bytes", "ratio", "user_id"}
+
+// propertyNumbers are numeric attribute values: float boundaries, signed
+// zeros, integers past 2^53, subnormals (which queries cannot write).
+var propertyNumbers = []float64{
+	0, math.Copysign(0, -1), 1, -1, 0.5, -0.5, 500, 404, 1234.5, 1500, 1e21, 0.1, 0.30000000000000004,
+	1 << 53, 1<<53 + 2, math.MaxFloat64, -math.MaxFloat64, 0x1p-1022, 5e-324, 1e-300, 123456.789,
+}
+
+// randomNumber returns a comparison operand that Parse accepts, near an
+// event value more often than not, written in one of the number forms.
+func randomNumber(rng *rand.Rand) string {
+	f := pick(rng, propertyNumbers)
+	switch rng.IntN(4) {
+	case 0:
+		f = math.Nextafter(f, math.Inf(1))
+	case 1:
+		f = math.Nextafter(f, math.Inf(-1))
+	}
+	if math.IsInf(f, 0) || f != 0 && math.Abs(f) < 0x1p-1022 {
+		f = 0
+	}
+	switch rng.IntN(4) {
+	case 0:
+		return strconv.FormatFloat(f, 'e', -1, 64)
+	case 1:
+		if math.Abs(f) < 1e30 {
+			return strconv.FormatFloat(f, 'f', -1, 64)
+		}
+	case 2:
+		if !math.Signbit(f) {
+			return "+" + strconv.FormatFloat(f, 'g', -1, 64)
+		}
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// randomWildcard cuts a word of the events' values at random and joins the
+// pieces with '*'.
+func randomWildcard(rng *rand.Rand) string {
+	rs := []rune(strings.Fields(needleOf(rng) + " x")[0])
+	var b strings.Builder
+	if rng.IntN(3) == 0 {
+		b.WriteByte('*')
+	}
+	for i, r := range rs {
+		b.WriteRune(r)
+		if i < len(rs)-1 && rng.IntN(4) == 0 {
+			b.WriteByte('*')
+		}
+	}
+	if rng.IntN(3) == 0 {
+		b.WriteByte('*')
+	}
+	return b.String()
+}
+
+// randomRegex builds an RE2 pattern from the events' values and the
+// constructs whose semantics could differ between the engines: flags,
+// anchors, "." and newlines, classes, repetition, alternation.
+func randomRegex(rng *rand.Rand) string {
+	atom := func() string {
+		switch rng.IntN(8) {
+		case 0:
+			return `\d+`
+		case 1:
+			return `.`
+		case 2:
+			return `[[:alpha:]]+`
+		case 3:
+			return `\w*`
+		case 4:
+			return `\s`
+		case 5:
+			return `\b`
+		case 6:
+			return `\p{Greek}`
+		}
+		return regexp.QuoteMeta(needleOf(rng))
+	}
+	var parts []string
+	for range 1 + rng.IntN(3) {
+		parts = append(parts, atom())
+	}
+	re := strings.Join(parts, pick(rng, []string{"", ".*", " ", ".?"}))
+	if rng.IntN(4) == 0 {
+		re += "|" + regexp.QuoteMeta(needleOf(rng))
+	}
+	if rng.IntN(4) == 0 {
+		re = "^" + re
+	}
+	if rng.IntN(4) == 0 {
+		re += "$"
+	}
+	re = pick(rng, []string{"", "", "(?i)", "(?m)", "(?-s)", "(?is)"}) + re
+	return strings.ReplaceAll(re, "/", `\/`)
+}
+
+// randomLeaf returns one of the new kinds of leaf: a comparison, a
+// wildcard, a regular expression or an existence test.
+func randomLeaf(rng *rand.Rand) Node {
+	ops := []string{"<", "<=", ">", ">=", "="}
+	switch rng.IntN(5) {
+	case 0:
+		return &Compare{Name: pick(rng, append(propertyNumKeys, "missing_key")), Op: pick(rng, ops), Value: randomNumber(rng)}
+	case 1:
+		return &Compare{Name: "level", Op: pick(rng, ops), Value: pick(rng, []string{"trace", "debug", "INFO", "warning", "err", "crit"})}
+	case 2:
+		name := ""
+		if rng.IntN(2) == 0 {
+			name = pick(rng, propertyFields[1:]) // no level wildcards
+		}
+		return &Wildcard{Name: name, Value: randomWildcard(rng)}
+	case 3:
+		name := ""
+		if rng.IntN(2) == 0 {
+			name = pick(rng, propertyFields)
+		}
+		return &Regex{Name: name, Pattern: randomRegex(rng)}
+	}
+	return &Exists{Name: pick(rng, append(propertyFields, propertyNumKeys...))}
+}
+
+// validLeaf returns n when its text parses back to it, or else a term:
+// a random wildcard or regex can fail to be one (a word that is only '*',
+// a pattern over the complexity limit).
+func validLeaf(rng *rand.Rand, n Node) Node {
+	if q, err := Parse(n.String()); err == nil && equalAST(q.Root(), n) {
+		return n
+	}
+	return &Term{Text: needleOf(rng)}
+}
+
 // randomNode builds a query AST over the event values.
 func randomNode(rng *rand.Rand, depth int) Node {
 	if depth == 0 || rng.IntN(3) == 0 {
+		if rng.IntN(2) == 0 {
+			return validLeaf(rng, randomLeaf(rng))
+		}
 		if rng.IntN(2) == 0 {
 			return &Term{Text: needleOf(rng)}
 		}
@@ -174,7 +325,10 @@ func propertyTable(tb testing.TB, tenants []string, events []event.Event) driver
 	return dial(tb, addr, db)
 }
 
-var propertySeed = flag.Uint64("lql.property-seed", 4, "seed of TestPropertySQLMatchesMatcher; try others to explore")
+var (
+	propertySeed   = flag.Uint64("lql.property-seed", 4, "seed of TestPropertySQLMatchesMatcher; try others to explore")
+	modernProperty = flag.String("lql.modern-property", "", "also write the property test's events and queries to this file as self-checking SQL for ch-modern-check")
+)
 
 // TestPropertySQLMatchesMatcher: for 300 random events of two tenants and
 // 200 random queries generated as ASTs over the events' own values, the SQL
@@ -190,6 +344,7 @@ func TestPropertySQLMatchesMatcher(t *testing.T) {
 		events[i] = randomEvent(rng)
 	}
 	conn := propertyTable(t, tenants, events)
+	modern := newModernScript(t, tenants, events)
 	nonEmpty := 0
 	for range 200 {
 		text := randomNode(rng, 3).String()
@@ -207,6 +362,7 @@ func TestPropertySQLMatchesMatcher(t *testing.T) {
 			if len(want) > 0 {
 				nonEmpty++
 			}
+			modern.check(q, tenant, want)
 			if got := selectIDs(t, conn, tenant, q); !reflect.DeepEqual(got, want) {
 				where, args := q.SQL()
 				t.Errorf("%s %q: ClickHouse selects %v, Match %v\n%s %q", tenant, text, got, want, where, args)
@@ -219,4 +375,47 @@ func TestPropertySQLMatchesMatcher(t *testing.T) {
 		t.Fatalf("only %d of 400 (query, tenant) pairs select any event", nonEmpty)
 	}
 	t.Logf("%d of 400 (query, tenant) pairs select at least one event", nonEmpty)
+	if *modernProperty != "" {
+		if err := os.WriteFile(*modernProperty, []byte(modern.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// modernScript renders events and checks as SQL for ch-modern-check, the
+// way TestConformanceModernSQL does: a Memory table of literal rows, and
+// per check a SELECT that fails (throwIf) unless it selects exactly want.
+type modernScript struct {
+	tb testing.TB
+	strings.Builder
+}
+
+func newModernScript(tb testing.TB, tenants []string, events []event.Event) *modernScript {
+	m := &modernScript{tb: tb}
+	m.WriteString(strings.Replace(logsDDL, "MergeTree() ORDER BY (tenant_id, id)", "Memory", 1) + ";\n")
+	m.WriteString("INSERT INTO logs (" + logsColumns + ") VALUES\n")
+	for i, e := range events {
+		vals := rowValues(row{uint32(i), tenants[i], e})
+		vals[2] = "2026-11-01 12:00:00"
+		lits := make([]string, len(vals))
+		for j, v := range vals {
+			lits[j] = sqlLiteral(tb, v)
+		}
+		sep := ",\n"
+		if i == len(events)-1 {
+			sep = ";\n"
+		}
+		m.WriteString("(" + strings.Join(lits, ", ") + ")" + sep)
+	}
+	return m
+}
+
+func (m *modernScript) check(q *Query, tenant string, want []uint32) {
+	where, args := q.SQL()
+	ids := make([]string, len(want))
+	for i, id := range want {
+		ids[i] = strconv.FormatUint(uint64(id), 10)
+	}
+	fmt.Fprintf(m, "SELECT throwIf(arraySort(groupArray(id)) != CAST([%s] AS Array(UInt32)), %s) FROM logs WHERE tenant_id = %s AND %s;\n",
+		strings.Join(ids, ","), sqlLiteral(m.tb, "case "+q.String()), sqlLiteral(m.tb, tenant), inline(m.tb, where, args))
 }

@@ -53,6 +53,22 @@ func TestString(t *testing.T) {
 	f(`url:http://x`, `url:"http://x"`)
 	f(`note:""`, `note:""`)
 	f(`d:">5"`, `d:">5"`)
+	f("status_code:>=500", "status_code:>=500")
+	f("level:>=WARNING", "level:>=WARNING")
+	f("x:=1e3", "x:=1e3")
+	f("path:/api/*", "path:/api/*")
+	f("time*out", "time*out")
+	f(`message:/timeout \d+/`, `message:/timeout \d+/`)
+	f(`-/a b/`, `-/a b/`)
+	f(`has:request_id`, `has:request_id`)
+	f(`has:"a b"`, `has:"a b"`)
+	f(`has:"!"`, `has:"!"`)
+	f(`has:"-x"`, `has:-x`)
+	f(`has:"a*"`, `has:"a*"`)
+	f(`"/a/"`, `"/a/"`)
+	f(`url:/api/v1`, `url:"/api/v1"`)
+	f(`x:"=5"`, `x:"=5"`)
+	f(`"a|b"`, `"a|b"`)
 }
 
 // equalAST reports whether two trees are equal, positions aside.
@@ -64,12 +80,37 @@ func stripPos(n Node) Node {
 		return &Term{Text: n.Text}
 	case *Field:
 		return &Field{Name: n.Name, Value: n.Value}
+	case *Compare, *Wildcard, *Regex, *Exists:
+		return stripLeaf(n)
 	case *Not:
 		return &Not{X: stripPos(n.X)}
 	case *And:
 		return &And{Operands: stripAll(n.Operands)}
 	case *Or:
 		return &Or{Operands: stripAll(n.Operands)}
+	}
+	return nil
+}
+
+// stripLeaf returns a copy of a leaf node with its offset zeroed.
+func stripLeaf(n Node) Node {
+	switch n := n.(type) {
+	case *Compare:
+		c := *n
+		c.Offset = 0
+		return &c
+	case *Wildcard:
+		c := *n
+		c.Offset = 0
+		return &c
+	case *Regex:
+		c := *n
+		c.Offset = 0
+		return &c
+	case *Exists:
+		c := *n
+		c.Offset = 0
+		return &c
 	}
 	return nil
 }
@@ -109,6 +150,11 @@ func TestSQL(t *testing.T) {
 	}
 	ascii, ci, cs := termSQL("positionCaseInsensitive"), termSQL("positionCaseInsensitiveUTF8"), termSQL("position")
 	n := len(textColumns) + 1
+	var matches []string
+	for _, c := range textColumns {
+		matches = append(matches, "match("+c.name+", ?)")
+	}
+	barePattern := "((" + strings.Join(matches, " OR ") + " OR arrayExists(v -> match(v, ?), attr_values)))"
 	f("", "1")
 	f("Timeout", ascii, repeat("Timeout", n)...)
 	f("Müller", ci, repeat("Müller", n)...)
@@ -131,11 +177,34 @@ func TestSQL(t *testing.T) {
 	f("-service:web", "(NOT (service = ?))", "web")
 	f("service:a OR -(host:b env:c)", "((service = ?) OR (NOT ((host = ?) AND (environment = ?))))", "a", "b", "c")
 	f("NOT NOT service:a", "(NOT (NOT (service = ?)))", "a")
+	f("status_code:>=500", "(arrayExists((k, v) -> k = ? AND v >= ?, num_keys, num_values))", "status_code", 500.0)
+	f("d:<-1.5e3", "(arrayExists((k, v) -> k = ? AND v < ?, num_keys, num_values))", "d", -1500.0)
+	f("d:=.5", "(arrayExists((k, v) -> k = ? AND v = ?, num_keys, num_values))", "d", 0.5)
+	f("level:>=warning", "(severity_number >= ? AND severity_number <= ?)", uint8(13), uint8(24))
+	f("level:>warn", "(severity_number >= ? AND severity_number <= ?)", uint8(17), uint8(24))
+	f("level:<warn", "(severity_number >= ? AND severity_number <= ?)", uint8(1), uint8(12))
+	f("level:<=warn", "(severity_number >= ? AND severity_number <= ?)", uint8(1), uint8(16))
+	f("level:=warn", "(severity_number >= ? AND severity_number <= ?)", uint8(13), uint8(16))
+	f("level:<trace", "(severity_number >= ? AND severity_number <= ?)", uint8(1), uint8(0))
+	f("service:web-*", "(match(service, ?))", `(?s:\Aweb-.*\z)`)
+	f("message:a*b", "(match(message, ?))", `(?s:[Aa].*[Bb])`)
+	f("http.path:/api/*", "(arrayExists((k, v) -> k = ? AND match(v, ?), attr_keys, attr_values))", "http.path", `(?s:\A/api/.*\z)`)
+	f("100%*_x", barePattern, repeat(`(?s:100%.*_[Xx])`, n)...)
+	f("Straße*x", barePattern, repeat(`(?s:Straße.*x)`, n)...)
+	f("é*", barePattern, repeat(`(?s:[Éé].*)`, n)...)
+	f(`/a.b\d/`, barePattern, repeat(`(?s:a.b[0-9])`, n)...)
+	f(`message:/(?i)k$/`, "(match(message, ?))", "(?-m:[Kk\u212a]$)")
+	f(`level:/^err/`, "(match(level, ?))", `\Aerr`)
+	f(`user:/^\w+$/`, "(arrayExists((k, v) -> k = ? AND match(v, ?), attr_keys, attr_values))", "user", `(?-m:\A[0-9A-Z_a-z]+$)`)
+	f("has:request_id", "(notEmpty(request_id))")
+	f("has:env", "(notEmpty(environment))")
+	f("has:duration_ms", "(has(attr_keys, ?) OR has(num_keys, ?))", "duration_ms", "duration_ms")
+	f("-has:x", "(NOT (has(attr_keys, ?) OR has(num_keys, ?)))", "x", "x")
 }
 
 // sqlAlphabet is every character SQL may emit: identifiers, placeholders
 // and operators, never a quote, backslash, semicolon or comment.
-var sqlAlphabet = regexp.MustCompile(`^(?:[A-Za-z0-9_ (),?=>]|->)*$`)
+var sqlAlphabet = regexp.MustCompile(`^(?:[A-Za-z0-9_ (),?=<>\[\]]|->)*$`)
 
 func TestSQLNeverContainsQueryText(t *testing.T) {
 	for _, q := range []string{

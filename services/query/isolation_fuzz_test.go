@@ -44,6 +44,8 @@ func FuzzSearchIsolation(f *testing.F) {
 		"| stats count() by tenant_id", "| stats count() by secret", "globex | timechart 1m count()",
 		"error | fields message", "| stats count() | sort tenant_id", "req-1", "request_id:req-1",
 		"SELECT * FROM logs", "1) UNION ALL SELECT * FROM logs WHERE (1", "`tenant_id`", "$1 ? ?",
+		"status_code:>=500", "level:>=warn", "time*out", "path:/api/*", "/(?i)globex/", "/(/",
+		"has:secret", "secret:/glob.*/", "tenant_id:/.*/", "/globex/ OR has:tenant_id",
 	} {
 		f.Add(seed)
 	}

@@ -456,7 +456,7 @@ func TestTailErrors(t *testing.T) {
 	}
 	f(keyA, `level:error (timeout`, 400, codes.InvalidArgument, `at 12: `)
 	f(keyA, `level:loud`, 400, codes.InvalidArgument, `at 6: `)
-	f(keyA, `user:*`, 400, codes.InvalidArgument, `wildcards`)
+	f(keyA, `user:/(/`, 400, codes.InvalidArgument, `at 6: invalid regular expression`)
 	f("", `x`, 401, codes.Unauthenticated, "missing credentials")
 	f("sm_nope_nope", `x`, 401, codes.Unauthenticated, "invalid API key")
 	f(ingestOnly, `x`, 403, codes.PermissionDenied, `"query" scope`)
