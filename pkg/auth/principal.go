@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -99,12 +100,25 @@ func (a *Authenticator) HTTP(r *http.Request, s Scope) (Principal, error) {
 // GRPC authenticates a gRPC (or grpc-gateway) call from its incoming
 // "authorization" metadata and requires scope s.
 func (a *Authenticator) GRPC(ctx context.Context, s Scope) (Principal, error) {
+	return a.require(ctx, grpcBearer(ctx), s)
+}
+
+// GRPCAny authenticates a gRPC (or grpc-gateway) call as GRPC does and
+// requires at least one of scopes: an Unauthenticated error for a bad
+// credential, else PermissionDenied naming every scope when the credential
+// carries none of them (or when scopes is empty).
+func (a *Authenticator) GRPCAny(ctx context.Context, scopes ...Scope) (Principal, error) {
+	return a.requireAny(ctx, grpcBearer(ctx), scopes)
+}
+
+// grpcBearer is the bearer token of a call's "authorization" metadata.
+func grpcBearer(ctx context.Context) string {
 	md, _ := metadata.FromIncomingContext(ctx)
 	var v string
 	if vals := md.Get("authorization"); len(vals) > 0 {
 		v = vals[0]
 	}
-	return a.require(ctx, bearerOf(v), s)
+	return bearerOf(v)
 }
 
 func (a *Authenticator) require(ctx context.Context, bearer string, s Scope) (Principal, error) {
@@ -119,6 +133,40 @@ func (a *Authenticator) require(ctx context.Context, bearer string, s Scope) (Pr
 		return Principal{}, err
 	}
 	return p, nil
+}
+
+func (a *Authenticator) requireAny(ctx context.Context, bearer string, scopes []Scope) (Principal, error) {
+	if len(scopes) == 1 {
+		return a.require(ctx, bearer, scopes[0])
+	}
+	p, err := a.Authenticate(ctx, bearer)
+	if err != nil {
+		return Principal{}, err
+	}
+	for _, s := range scopes {
+		if p.Has(s) {
+			return p, nil
+		}
+	}
+	if len(scopes) == 0 {
+		return Principal{}, apierr.New(apierr.PermissionDenied, "no scope grants this call")
+	}
+	return Principal{}, apierr.New(apierr.PermissionDenied, "this credential lacks the %s scope", orList(scopes))
+}
+
+// orList quotes scopes and joins them: "a", "b" or "c".
+func orList(scopes []Scope) string {
+	var b strings.Builder
+	for i, s := range scopes {
+		switch {
+		case i == len(scopes)-1 && i > 0:
+			b.WriteString(" or ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", s)
+	}
+	return b.String()
 }
 
 // isOperator compares bearer with the operator key in constant time

@@ -172,14 +172,7 @@ type handler struct {
 
 // authorizeRead accepts the query or the admin scope.
 func (s *Service) authorizeRead(ctx context.Context) (auth.Principal, error) {
-	p, err := s.auth.GRPC(ctx, auth.ScopeQuery)
-	if err == nil || apierr.From(err).Code != apierr.PermissionDenied {
-		return p, err
-	}
-	if p, err = s.auth.GRPC(ctx, auth.ScopeAdmin); err == nil || apierr.From(err).Code != apierr.PermissionDenied {
-		return p, err
-	}
-	return auth.Principal{}, apierr.New(apierr.PermissionDenied, `this credential lacks the "query" or "admin" scope`)
+	return s.auth.GRPCAny(ctx, auth.ScopeQuery, auth.ScopeAdmin)
 }
 
 // authorizeWrite accepts the admin scope or a logged-in user's session.

@@ -3,28 +3,24 @@ package alerts
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 	"github.com/sawmillhq/sawmill/pkg/apierr"
 	"github.com/sawmillhq/sawmill/pkg/auth"
+	"github.com/sawmillhq/sawmill/pkg/kvrecord"
 	"github.com/sawmillhq/sawmill/services/alerts/notify"
 )
 
 // maxChannelsPerTenant bounds the channels one tenant may keep.
 const maxChannelsPerTenant = 100
 
-func (s *Service) channelNames() names {
-	return names{kv: s.bus.AlertChannels, what: "channel", holds: func(ctx context.Context, tenant, id, name string) (bool, error) {
-		var c notify.Channel
-		_, found, err := loadJSON(ctx, s.bus.AlertChannels, recordKey(tenant, id), &c)
-		return found && strings.EqualFold(c.Name, name), err
-	}}
+// channelNames holds the unique names of a tenant's channels.
+func (s *Service) channelNames() kvrecord.Names {
+	return kvrecord.Names{KV: s.bus.AlertChannels, What: "an alert channel"}
 }
 
 // channelProto converts a channel; the secret only when withSecret.
@@ -39,7 +35,7 @@ func channelProto(c notify.Channel, withSecret bool) *sawmillv1.AlertChannel {
 
 // checkChannel builds and validates a channel from the request.
 func checkChannel(in *sawmillv1.AlertChannel) (notify.Channel, error) {
-	name, err := checkName("name", in.GetName())
+	name, err := kvrecord.CheckName("name", in.GetName())
 	if err != nil {
 		return notify.Channel{}, err
 	}
@@ -69,19 +65,19 @@ func (h *handler) CreateChannel(ctx context.Context, in *sawmillv1.AlertChannel)
 	if err != nil {
 		return nil, err
 	}
-	ids, err := listIDs(ctx, s.bus.AlertChannels, p.TenantID)
+	ids, err := kvrecord.ListIDs(ctx, s.bus.AlertChannels, p.TenantID)
 	if err != nil {
 		return nil, apierr.Wrap(err, "count channels")
 	}
 	if len(ids) >= maxChannelsPerTenant {
 		return nil, apierr.New(apierr.Invalid, "a tenant may keep at most %d channels; delete some first", maxChannelsPerTenant)
 	}
-	c.ID, c.TenantID, c.CreatedAt = newID("c"), p.TenantID, time.Now().UTC()
-	key := recordKey(p.TenantID, c.ID)
-	if _, err := storeJSON(ctx, s.bus.AlertChannels, key, c, 0); err != nil {
+	c.ID, c.TenantID, c.CreatedAt = kvrecord.NewID("c"), p.TenantID, time.Now().UTC()
+	key := kvrecord.Key(p.TenantID, c.ID)
+	if _, err := kvrecord.Store(ctx, s.bus.AlertChannels, key, c, 0); err != nil {
 		return nil, apierr.Wrap(err, "store channel")
 	}
-	if err := s.channelNames().claim(ctx, p.TenantID, c.Name, c.ID); err != nil {
+	if err := s.channelNames().Claim(ctx, p.TenantID, c.Name, c.ID); err != nil {
 		_ = s.bus.AlertChannels.Purge(context.WithoutCancel(ctx), key)
 		return nil, err
 	}
@@ -95,13 +91,11 @@ func (h *handler) ListChannels(ctx context.Context, _ *sawmillv1.ListAlertChanne
 	if err != nil {
 		return nil, err
 	}
-	recs, err := loadAll[notify.Channel](ctx, s.bus.AlertChannels, p.TenantID, "channel")
+	recs, err := kvrecord.LoadAll[notify.Channel](ctx, s.bus.AlertChannels, p.TenantID, "channel")
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(recs, func(a, b notify.Channel) int {
-		return strings.Compare(strings.ToLower(a.Name)+"\x00"+a.ID, strings.ToLower(b.Name)+"\x00"+b.ID)
-	})
+	kvrecord.SortByName(recs, func(c *notify.Channel) (string, string) { return c.Name, c.ID })
 	resp := &sawmillv1.ListAlertChannelsResponse{}
 	for _, c := range recs {
 		resp.Channels = append(resp.Channels, channelProto(c, false))
@@ -115,7 +109,7 @@ func (h *handler) GetChannel(ctx context.Context, req *sawmillv1.GetAlertChannel
 	if err != nil {
 		return nil, err
 	}
-	c, _, err := loadRecord[notify.Channel](ctx, h.s.bus.AlertChannels, p.TenantID, req.GetId(), "channel")
+	c, _, err := kvrecord.LoadRecord[notify.Channel](ctx, h.s.bus.AlertChannels, p.TenantID, req.GetId(), "channel")
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +123,7 @@ func (h *handler) UpdateChannel(ctx context.Context, in *sawmillv1.AlertChannel)
 	if err != nil {
 		return nil, err
 	}
-	old, rev, err := loadRecord[notify.Channel](ctx, s.bus.AlertChannels, p.TenantID, in.GetId(), "channel")
+	old, rev, err := kvrecord.LoadRecord[notify.Channel](ctx, s.bus.AlertChannels, p.TenantID, in.GetId(), "channel")
 	if err != nil {
 		return nil, err
 	}
@@ -144,17 +138,15 @@ func (h *handler) UpdateChannel(ctx context.Context, in *sawmillv1.AlertChannel)
 	names := s.channelNames()
 	renamed := !strings.EqualFold(old.Name, c.Name)
 	if renamed {
-		if err := names.claim(ctx, p.TenantID, c.Name, c.ID); err != nil {
+		if err := names.Claim(ctx, p.TenantID, c.Name, c.ID); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := storeJSON(ctx, s.bus.AlertChannels, recordKey(p.TenantID, c.ID), c, rev); casConflict(err) {
-		return nil, apierr.New(apierr.Conflict, "channel %q changed concurrently; retry", c.ID)
-	} else if err != nil {
-		return nil, apierr.Wrap(err, "store channel")
+	if _, err := kvrecord.StoreRecord(ctx, s.bus.AlertChannels, p.TenantID, c.ID, c, rev, "channel"); err != nil {
+		return nil, err
 	}
 	if renamed {
-		names.release(ctx, p.TenantID, old.Name, c.ID)
+		s.releaseName(ctx, names, p.TenantID, old.Name, c.ID)
 	}
 	return channelProto(c, false), nil
 }
@@ -167,16 +159,14 @@ func (h *handler) DeleteChannel(ctx context.Context, req *sawmillv1.DeleteAlertC
 	if err != nil {
 		return nil, err
 	}
-	c, rev, err := loadRecord[notify.Channel](ctx, s.bus.AlertChannels, p.TenantID, req.GetId(), "channel")
+	c, rev, err := kvrecord.LoadRecord[notify.Channel](ctx, s.bus.AlertChannels, p.TenantID, req.GetId(), "channel")
 	if err != nil {
 		return nil, err
 	}
-	if err := s.bus.AlertChannels.Purge(ctx, recordKey(p.TenantID, c.ID), jetstream.LastRevision(rev)); casConflict(err) {
-		return nil, apierr.New(apierr.Conflict, "channel %q changed concurrently; retry", c.ID)
-	} else if err != nil {
-		return nil, apierr.Wrap(err, "delete channel")
+	if err := kvrecord.DeleteRecord(ctx, s.bus.AlertChannels, p.TenantID, c.ID, rev, "channel"); err != nil {
+		return nil, err
 	}
-	s.channelNames().release(ctx, p.TenantID, c.Name, c.ID)
+	s.releaseName(ctx, s.channelNames(), p.TenantID, c.Name, c.ID)
 	return &sawmillv1.DeleteAlertChannelResponse{}, nil
 }
 
@@ -187,12 +177,12 @@ func (h *handler) TestChannel(ctx context.Context, req *sawmillv1.TestAlertChann
 	if err != nil {
 		return nil, err
 	}
-	c, _, err := loadRecord[notify.Channel](ctx, s.bus.AlertChannels, p.TenantID, req.GetId(), "channel")
+	c, _, err := kvrecord.LoadRecord[notify.Channel](ctx, s.bus.AlertChannels, p.TenantID, req.GetId(), "channel")
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
-	n := notify.Notification{ID: newID("test"), TenantID: p.TenantID, Kind: notify.KindTest, RuleName: "test notification",
+	n := notify.Notification{ID: kvrecord.NewID("test"), TenantID: p.TenantID, Kind: notify.KindTest, RuleName: "test notification",
 		Severity: "info", Message: "This is a test notification from Sawmill for channel " + c.Name + ".", At: now,
 		Link: strings.TrimRight(s.cfg.PublicURL, "/")}
 	if err := s.queue.Send(ctx, c, n); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -14,14 +13,20 @@ import (
 	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 	"github.com/sawmillhq/sawmill/pkg/apierr"
 	"github.com/sawmillhq/sawmill/pkg/auth"
+	"github.com/sawmillhq/sawmill/pkg/kvrecord"
 )
 
-func (s *Service) ruleNames() names {
-	return names{kv: s.bus.AlertRules, what: "rule", holds: func(ctx context.Context, tenant, id, name string) (bool, error) {
-		var r ruleRecord
-		_, found, err := loadJSON(ctx, s.bus.AlertRules, recordKey(tenant, id), &r)
-		return found && strings.EqualFold(r.Name, name), err
-	}}
+// ruleNames holds the unique names of a tenant's rules.
+func (s *Service) ruleNames() kvrecord.Names {
+	return kvrecord.Names{KV: s.bus.AlertRules, What: "an alert rule"}
+}
+
+// releaseName drops id's claim on name, logging a storage failure (the
+// stale claim is taken over by the next claim of the name).
+func (s *Service) releaseName(ctx context.Context, names kvrecord.Names, tenant, name, id string) {
+	if err := names.Release(ctx, tenant, name, id); err != nil {
+		s.log.Warn("release alert name", "tenant", tenant, "id", id, "err", err)
+	}
 }
 
 // ruleFromProto reads the user-given fields of a rule.
@@ -57,7 +62,7 @@ func (r *ruleRecord) proto(st *ruleState) *sawmillv1.AlertRule {
 // checkRule normalizes and validates a rule for tenant: the query compiles,
 // durations parse, the channels exist.
 func (s *Service) checkRule(ctx context.Context, tenant string, r *ruleRecord) error {
-	name, err := checkName("name", r.Name)
+	name, err := kvrecord.CheckName("name", r.Name)
 	if err != nil {
 		return err
 	}
@@ -72,7 +77,7 @@ func (s *Service) checkRule(ctx context.Context, tenant string, r *ruleRecord) e
 			return apierr.New(apierr.Invalid, "channels: %q appears twice", id)
 		}
 		seen[id] = true
-		e, err := s.bus.AlertChannels.Get(ctx, recordKey(tenant, id))
+		e, err := s.bus.AlertChannels.Get(ctx, kvrecord.Key(tenant, id))
 		if err != nil || e == nil {
 			return apierr.New(apierr.Invalid, "channels: no channel %q", id)
 		}
@@ -96,12 +101,12 @@ func (h *handler) CreateRule(ctx context.Context, in *sawmillv1.AlertRule) (*saw
 		return nil, err
 	}
 	now := time.Now().UTC()
-	r.ID, r.TenantID, r.CreatedAt, r.UpdatedAt = newID("r"), p.TenantID, now, now
-	key := recordKey(p.TenantID, r.ID)
-	if _, err := storeJSON(ctx, s.bus.AlertRules, key, r, 0); err != nil {
+	r.ID, r.TenantID, r.CreatedAt, r.UpdatedAt = kvrecord.NewID("r"), p.TenantID, now, now
+	key := kvrecord.Key(p.TenantID, r.ID)
+	if _, err := kvrecord.Store(ctx, s.bus.AlertRules, key, r, 0); err != nil {
 		return nil, apierr.Wrap(err, "store rule")
 	}
-	if err := s.ruleNames().claim(ctx, p.TenantID, r.Name, r.ID); err != nil {
+	if err := s.ruleNames().Claim(ctx, p.TenantID, r.Name, r.ID); err != nil {
 		_ = s.bus.AlertRules.Purge(context.WithoutCancel(ctx), key)
 		return nil, err
 	}
@@ -111,7 +116,7 @@ func (h *handler) CreateRule(ctx context.Context, in *sawmillv1.AlertRule) (*saw
 // checkRuleLimit refuses a rule beyond the tenant's plan limit.
 func (s *Service) checkRuleLimit(ctx context.Context, p auth.Principal) error {
 	pl := s.planOf(p.TenantID)
-	ids, err := listIDs(ctx, s.bus.AlertRules, p.TenantID)
+	ids, err := kvrecord.ListIDs(ctx, s.bus.AlertRules, p.TenantID)
 	if err != nil {
 		return apierr.Wrap(err, "count rules")
 	}
@@ -129,13 +134,11 @@ func (h *handler) ListRules(ctx context.Context, _ *sawmillv1.ListAlertRulesRequ
 	if err != nil {
 		return nil, err
 	}
-	recs, err := loadAll[ruleRecord](ctx, s.bus.AlertRules, p.TenantID, "rule")
+	recs, err := kvrecord.LoadAll[ruleRecord](ctx, s.bus.AlertRules, p.TenantID, "rule")
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(recs, func(a, b ruleRecord) int {
-		return strings.Compare(strings.ToLower(a.Name)+"\x00"+a.ID, strings.ToLower(b.Name)+"\x00"+b.ID)
-	})
+	kvrecord.SortByName(recs, func(r *ruleRecord) (string, string) { return r.Name, r.ID })
 	resp := &sawmillv1.ListAlertRulesResponse{}
 	for i := range recs {
 		st, err := s.loadState(ctx, p.TenantID, recs[i].ID)
@@ -150,7 +153,7 @@ func (h *handler) ListRules(ctx context.Context, _ *sawmillv1.ListAlertRulesRequ
 // loadState reads a rule's state (nil when never evaluated).
 func (s *Service) loadState(ctx context.Context, tenant, id string) (*ruleState, error) {
 	var st ruleState
-	_, found, err := loadJSON(ctx, s.bus.AlertStates, recordKey(tenant, id), &st)
+	_, found, err := kvrecord.Load(ctx, s.bus.AlertStates, kvrecord.Key(tenant, id), &st)
 	if err != nil {
 		return nil, apierr.Wrap(err, "load rule state")
 	}
@@ -167,7 +170,7 @@ func (h *handler) GetRule(ctx context.Context, req *sawmillv1.GetAlertRuleReques
 	if err != nil {
 		return nil, err
 	}
-	r, _, err := loadRecord[ruleRecord](ctx, s.bus.AlertRules, p.TenantID, req.GetId(), "rule")
+	r, _, err := kvrecord.LoadRecord[ruleRecord](ctx, s.bus.AlertRules, p.TenantID, req.GetId(), "rule")
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +188,7 @@ func (h *handler) UpdateRule(ctx context.Context, in *sawmillv1.AlertRule) (*saw
 	if err != nil {
 		return nil, err
 	}
-	old, rev, err := loadRecord[ruleRecord](ctx, s.bus.AlertRules, p.TenantID, in.GetId(), "rule")
+	old, rev, err := kvrecord.LoadRecord[ruleRecord](ctx, s.bus.AlertRules, p.TenantID, in.GetId(), "rule")
 	if err != nil {
 		return nil, err
 	}
@@ -196,17 +199,15 @@ func (h *handler) UpdateRule(ctx context.Context, in *sawmillv1.AlertRule) (*saw
 	r.ID, r.TenantID, r.CreatedAt, r.UpdatedAt = old.ID, old.TenantID, old.CreatedAt, time.Now().UTC()
 	names := s.ruleNames()
 	if !strings.EqualFold(old.Name, r.Name) {
-		if err := names.claim(ctx, p.TenantID, r.Name, r.ID); err != nil {
+		if err := names.Claim(ctx, p.TenantID, r.Name, r.ID); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := storeJSON(ctx, s.bus.AlertRules, recordKey(p.TenantID, r.ID), r, rev); casConflict(err) {
-		return nil, apierr.New(apierr.Conflict, "rule %q changed concurrently; retry", r.ID)
-	} else if err != nil {
-		return nil, apierr.Wrap(err, "store rule")
+	if _, err := kvrecord.StoreRecord(ctx, s.bus.AlertRules, p.TenantID, r.ID, r, rev, "rule"); err != nil {
+		return nil, err
 	}
 	if !strings.EqualFold(old.Name, r.Name) {
-		names.release(ctx, p.TenantID, old.Name, r.ID)
+		s.releaseName(ctx, names, p.TenantID, old.Name, r.ID)
 	}
 	return r.proto(nil), nil
 }
@@ -219,16 +220,14 @@ func (h *handler) DeleteRule(ctx context.Context, req *sawmillv1.DeleteAlertRule
 	if err != nil {
 		return nil, err
 	}
-	r, rev, err := loadRecord[ruleRecord](ctx, s.bus.AlertRules, p.TenantID, req.GetId(), "rule")
+	r, rev, err := kvrecord.LoadRecord[ruleRecord](ctx, s.bus.AlertRules, p.TenantID, req.GetId(), "rule")
 	if err != nil {
 		return nil, err
 	}
-	if err := s.bus.AlertRules.Purge(ctx, recordKey(p.TenantID, r.ID), jetstream.LastRevision(rev)); casConflict(err) {
-		return nil, apierr.New(apierr.Conflict, "rule %q changed concurrently; retry", r.ID)
-	} else if err != nil {
-		return nil, apierr.Wrap(err, "delete rule")
+	if err := kvrecord.DeleteRecord(ctx, s.bus.AlertRules, p.TenantID, r.ID, rev, "rule"); err != nil {
+		return nil, err
 	}
-	s.ruleNames().release(ctx, p.TenantID, r.Name, r.ID)
+	s.releaseName(ctx, s.ruleNames(), p.TenantID, r.Name, r.ID)
 	if err := s.resolveDeleted(ctx, &r); err != nil {
 		s.log.Warn("resolve alerts of deleted rule", "tenant", p.TenantID, "rule", r.ID, "err", err)
 	}
@@ -239,9 +238,9 @@ func (h *handler) DeleteRule(ctx context.Context, req *sawmillv1.DeleteAlertRule
 // state. The rule's lease holder stops evaluating it when its follow sees
 // the deletion; a window it evaluates meanwhile fails its state CAS.
 func (s *Service) resolveDeleted(ctx context.Context, r *ruleRecord) error {
-	key := recordKey(r.TenantID, r.ID)
+	key := kvrecord.Key(r.TenantID, r.ID)
 	var st ruleState
-	rev, found, err := loadJSON(ctx, s.bus.AlertStates, key, &st)
+	rev, found, err := kvrecord.Load(ctx, s.bus.AlertStates, key, &st)
 	if err != nil || !found {
 		return err
 	}

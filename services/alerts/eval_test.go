@@ -15,6 +15,7 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/auth"
 	"github.com/sawmillhq/sawmill/pkg/bus"
 	"github.com/sawmillhq/sawmill/pkg/event"
+	"github.com/sawmillhq/sawmill/pkg/kvrecord"
 	"github.com/sawmillhq/sawmill/pkg/store"
 	"github.com/sawmillhq/sawmill/services/alerts/notify"
 )
@@ -46,7 +47,7 @@ func (e *env) createRule(tb testing.TB, r *sawmillv1.AlertRule) *compiledRule {
 	if err != nil {
 		tb.Fatalf("create rule: %v", err)
 	}
-	rec, _, err := loadRecord[ruleRecord](context.Background(), e.bus.AlertRules, "acme", out.Id, "rule")
+	rec, _, err := kvrecord.LoadRecord[ruleRecord](context.Background(), e.bus.AlertRules, "acme", out.Id, "rule")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestCrashBetweenEnqueueAndStateExactlyOnce(t *testing.T) {
 	c := e.createRule(t, &sawmillv1.AlertRule{Name: "errors", Query: "level:error", GroupBy: []string{"service"},
 		Condition: &sawmillv1.AlertCondition{Op: ">", Threshold: 2}, Window: "10s", Interval: "10s",
 		Channels: []string{ch.Id}, Message: "{{.Rule}} {{.State}} on {{index .Group \"service\"}}: {{len .Samples}} samples"})
-	key := recordKey("acme", c.rec.ID)
+	key := kvrecord.Key("acme", c.rec.ID)
 	ctx := context.Background()
 
 	crashing := cfg
@@ -211,7 +212,7 @@ func TestSilenceSuppressesNotificationNotHistory(t *testing.T) {
 		StartsAt: t0, EndsAt: t0.Add(time.Hour)}), false)
 	r := newRunner(e.svc)
 	for _, wm := range []time.Duration{10 * time.Second, 25 * time.Second} {
-		if err := r.evalRule(context.Background(), recordKey("acme", c.rec.ID), c, t0.Add(wm)); err != nil {
+		if err := r.evalRule(context.Background(), kvrecord.Key("acme", c.rec.ID), c, t0.Add(wm)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 	"github.com/sawmillhq/sawmill/pkg/apierr"
 	"github.com/sawmillhq/sawmill/pkg/bus"
+	"github.com/sawmillhq/sawmill/pkg/kvrecord"
 )
 
 // historyEntry is one state change, as published on the ALERTHISTORY
@@ -72,7 +73,7 @@ func (h *handler) ListHistory(ctx context.Context, req *sawmillv1.ListAlertHisto
 		return nil, apierr.New(apierr.Invalid, "from must be before to")
 	}
 	if ruleID := req.GetRuleId(); ruleID != "" {
-		if err := checkID("rule", ruleID); err != nil {
+		if err := kvrecord.CheckID("rule", ruleID); err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sawmillhq/sawmill/pkg/apierr"
+	"github.com/sawmillhq/sawmill/pkg/kvrecord"
 	"github.com/sawmillhq/sawmill/pkg/lql"
 )
 
@@ -159,7 +160,7 @@ func compile(r *ruleRecord, minInterval time.Duration) (*compiledRule, error) {
 		return nil, apierr.New(apierr.Invalid, "channels: at most %d", maxChannels)
 	}
 	for _, id := range r.Channels {
-		if err := checkID("channel", id); err != nil {
+		if err := kvrecord.CheckID("channel", id); err != nil {
 			return nil, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sawmillhq/sawmill/pkg/auth"
+	"github.com/sawmillhq/sawmill/pkg/kvrecord"
 )
 
 // errAbandoned ends Run after the AfterEnqueue test hook simulated a crash.
@@ -77,7 +78,7 @@ func newRunner(s *Service) *runner {
 
 // applyRule records a KV change of the rules bucket.
 func (r *runner) applyRule(key string, value []byte, deleted bool) error {
-	if _, _, ok := splitKey(key); !ok {
+	if _, _, ok := kvrecord.SplitKey(key); !ok {
 		return nil // a name claim
 	}
 	r.mu.Lock()
@@ -190,7 +191,7 @@ func dueWindows(evaluatedTo, watermark time.Time, interval, skew time.Duration, 
 func (r *runner) evalRule(ctx context.Context, key string, c *compiledRule, wm time.Time) error {
 	s := r.s
 	st := &ruleState{}
-	rev, _, err := loadJSON(ctx, s.bus.AlertStates, key, st)
+	rev, _, err := kvrecord.Load(ctx, s.bus.AlertStates, key, st)
 	if err != nil {
 		return err
 	}
@@ -222,8 +223,8 @@ func (r *runner) evalRule(ctx context.Context, key string, c *compiledRule, wm t
 				return errAbandoned
 			}
 		}
-		newRev, err := storeJSON(ctx, s.bus.AlertStates, key, next, rev)
-		if casConflict(err) {
+		newRev, err := kvrecord.Store(ctx, s.bus.AlertStates, key, next, rev)
+		if kvrecord.Conflict(err) {
 			return nil // another process evaluated this window meanwhile
 		}
 		if err != nil {

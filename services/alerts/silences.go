@@ -13,6 +13,7 @@ import (
 
 	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 	"github.com/sawmillhq/sawmill/pkg/apierr"
+	"github.com/sawmillhq/sawmill/pkg/kvrecord"
 )
 
 // Bounds on silences.
@@ -66,7 +67,7 @@ func newSilenceTable() *silenceTable { return &silenceTable{m: map[string]map[st
 
 // apply records a KV change of the silences bucket.
 func (t *silenceTable) apply(key string, value []byte, deleted bool) error {
-	tenant, id, ok := splitKey(key)
+	tenant, id, ok := kvrecord.SplitKey(key)
 	if !ok {
 		return nil
 	}
@@ -107,7 +108,7 @@ func (h *handler) CreateSilence(ctx context.Context, in *sawmillv1.AlertSilence)
 		return nil, err
 	}
 	now := time.Now().UTC()
-	r := silenceRecord{ID: newID("x"), TenantID: p.TenantID, RuleID: in.GetRuleId(), Matchers: in.GetMatchers(),
+	r := silenceRecord{ID: kvrecord.NewID("x"), TenantID: p.TenantID, RuleID: in.GetRuleId(), Matchers: in.GetMatchers(),
 		StartsAt: now, Comment: in.GetComment(), CreatedAt: now}
 	if in.GetStartsAt() != nil {
 		r.StartsAt = in.GetStartsAt().AsTime().UTC()
@@ -133,25 +134,25 @@ func (h *handler) CreateSilence(ctx context.Context, in *sawmillv1.AlertSilence)
 		return nil, apierr.New(apierr.Invalid, "comment: at most 1000 bytes; matchers: at most %d", maxLabels)
 	}
 	if r.RuleID != "" {
-		if _, _, err := loadRecord[ruleRecord](ctx, s.bus.AlertRules, p.TenantID, r.RuleID, "rule"); err != nil {
+		if _, _, err := kvrecord.LoadRecord[ruleRecord](ctx, s.bus.AlertRules, p.TenantID, r.RuleID, "rule"); err != nil {
 			if apierr.From(err).Code == apierr.NotFound {
 				return nil, apierr.New(apierr.Invalid, "rule_id: no rule %q", r.RuleID)
 			}
 			return nil, err
 		}
 	}
-	ids, err := listIDs(ctx, s.bus.AlertSilences, p.TenantID)
+	ids, err := kvrecord.ListIDs(ctx, s.bus.AlertSilences, p.TenantID)
 	if err != nil {
 		return nil, apierr.Wrap(err, "count silences")
 	}
 	if len(ids) >= maxSilencesPerTenant {
 		return nil, apierr.New(apierr.Invalid, "a tenant may keep at most %d silences; delete some first", maxSilencesPerTenant)
 	}
-	if _, err := storeJSON(ctx, s.bus.AlertSilences, recordKey(p.TenantID, r.ID), r, 0); err != nil {
+	if _, err := kvrecord.Store(ctx, s.bus.AlertSilences, kvrecord.Key(p.TenantID, r.ID), r, 0); err != nil {
 		return nil, apierr.Wrap(err, "store silence")
 	}
 	// Make the evaluator of this process see it before answering.
-	_ = s.silences.apply(recordKey(p.TenantID, r.ID), mustJSON(r), false)
+	_ = s.silences.apply(kvrecord.Key(p.TenantID, r.ID), mustJSON(r), false)
 	return r.proto(), nil
 }
 
@@ -167,7 +168,7 @@ func (h *handler) ListSilences(ctx context.Context, _ *sawmillv1.ListAlertSilenc
 	if err != nil {
 		return nil, err
 	}
-	recs, err := loadAll[silenceRecord](ctx, s.bus.AlertSilences, p.TenantID, "silence")
+	recs, err := kvrecord.LoadAll[silenceRecord](ctx, s.bus.AlertSilences, p.TenantID, "silence")
 	if err != nil {
 		return nil, err
 	}
@@ -188,13 +189,13 @@ func (h *handler) DeleteSilence(ctx context.Context, req *sawmillv1.DeleteAlertS
 	if err != nil {
 		return nil, err
 	}
-	r, rev, err := loadRecord[silenceRecord](ctx, s.bus.AlertSilences, p.TenantID, req.GetId(), "silence")
+	r, rev, err := kvrecord.LoadRecord[silenceRecord](ctx, s.bus.AlertSilences, p.TenantID, req.GetId(), "silence")
 	if err != nil {
 		return nil, err
 	}
-	if err := s.bus.AlertSilences.Purge(ctx, recordKey(p.TenantID, r.ID), jetstream.LastRevision(rev)); err != nil && !casConflict(err) {
+	if err := s.bus.AlertSilences.Purge(ctx, kvrecord.Key(p.TenantID, r.ID), jetstream.LastRevision(rev)); err != nil && !kvrecord.Conflict(err) {
 		return nil, apierr.Wrap(err, "delete silence")
 	}
-	_ = s.silences.apply(recordKey(p.TenantID, r.ID), nil, true)
+	_ = s.silences.apply(kvrecord.Key(p.TenantID, r.ID), nil, true)
 	return &sawmillv1.DeleteAlertSilenceResponse{}, nil
 }

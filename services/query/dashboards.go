@@ -14,6 +14,7 @@ import (
 	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
 	"github.com/sawmillhq/sawmill/pkg/apierr"
 	"github.com/sawmillhq/sawmill/pkg/auth"
+	"github.com/sawmillhq/sawmill/pkg/kvrecord"
 	"github.com/sawmillhq/sawmill/pkg/lql"
 )
 
@@ -72,7 +73,7 @@ func (h *dashboards) begin(ctx context.Context, write bool) (auth.Principal, *sa
 	}
 	var p auth.Principal
 	if write {
-		p, err = h.s.authorizeWrite(ctx)
+		p, err = h.s.auth.GRPCAny(ctx, auth.ScopeQuery, auth.ScopeAdmin)
 	} else {
 		p, err = h.s.auth.GRPC(ctx, auth.ScopeQuery)
 	}
@@ -81,7 +82,7 @@ func (h *dashboards) begin(ctx context.Context, write bool) (auth.Principal, *sa
 
 // checkDashboard validates a dashboard and returns its panels as stored.
 func checkDashboard(in *sawmillv1.Dashboard) (name string, panels []panelRecord, err error) {
-	if name, err = checkName("name", in.GetName()); err != nil {
+	if name, err = kvrecord.CheckName("name", in.GetName()); err != nil {
 		return "", nil, err
 	}
 	if len(in.GetPanels()) > maxPanels {
@@ -107,7 +108,7 @@ func checkDashboard(in *sawmillv1.Dashboard) (name string, panels []panelRecord,
 // so that a saved dashboard fails at evaluation only for reasons of the
 // time range (too many buckets) or of the store.
 func checkPanel(p *sawmillv1.Panel) (panelRecord, error) {
-	name, err := checkName("name", p.GetName())
+	name, err := kvrecord.CheckName("name", p.GetName())
 	if err != nil {
 		return panelRecord{}, err
 	}
@@ -167,7 +168,7 @@ func (h *dashboards) CreateDashboard(ctx context.Context, in *sawmillv1.Dashboar
 		return nil, err
 	}
 	kv := st.bus.Dashboards
-	ids, err := listIDs(ctx, kv, p.TenantID)
+	ids, err := kvrecord.ListIDs(ctx, kv, p.TenantID)
 	if err != nil {
 		return nil, apierr.Wrap(err, "count dashboards")
 	}
@@ -175,8 +176,8 @@ func (h *dashboards) CreateDashboard(ctx context.Context, in *sawmillv1.Dashboar
 		return nil, apierr.New(apierr.Invalid, "a tenant may keep at most %d dashboards; delete some first", maxDashboards)
 	}
 	now := time.Now().UTC()
-	r := dashboardRecord{ID: newID("d"), Name: name, Panels: panels, CreatedAt: now, UpdatedAt: now}
-	if err := storeJSON(ctx, kv, recordKey(p.TenantID, r.ID), r, 0); err != nil {
+	r := dashboardRecord{ID: kvrecord.NewID("d"), Name: name, Panels: panels, CreatedAt: now, UpdatedAt: now}
+	if _, err := kvrecord.Store(ctx, kv, kvrecord.Key(p.TenantID, r.ID), r, 0); err != nil {
 		return nil, apierr.Wrap(err, "store dashboard")
 	}
 	return r.proto(), nil
@@ -188,10 +189,11 @@ func (h *dashboards) ListDashboards(ctx context.Context, _ *sawmillv1.ListDashbo
 	if err != nil {
 		return nil, err
 	}
-	recs, err := listRecords[dashboardRecord](ctx, st.bus.Dashboards, p.TenantID, "dashboard")
+	recs, err := kvrecord.LoadAll[dashboardRecord](ctx, st.bus.Dashboards, p.TenantID, "dashboard")
 	if err != nil {
 		return nil, err
 	}
+	kvrecord.SortByName(recs, func(r *dashboardRecord) (string, string) { return r.Name, r.ID })
 	resp := &sawmillv1.ListDashboardsResponse{Dashboards: make([]*sawmillv1.Dashboard, len(recs))}
 	for i := range recs {
 		resp.Dashboards[i] = recs[i].proto()
@@ -201,7 +203,7 @@ func (h *dashboards) ListDashboards(ctx context.Context, _ *sawmillv1.ListDashbo
 
 // load returns the caller's dashboard id and its revision, or NotFound.
 func (h *dashboards) load(ctx context.Context, kv jetstream.KeyValue, tenant, id string) (dashboardRecord, uint64, error) {
-	return loadRecord[dashboardRecord](ctx, kv, tenant, id, "dashboard")
+	return kvrecord.LoadRecord[dashboardRecord](ctx, kv, tenant, id, "dashboard")
 }
 
 // GetDashboard returns one of the caller's dashboards.
@@ -234,10 +236,8 @@ func (h *dashboards) UpdateDashboard(ctx context.Context, in *sawmillv1.Dashboar
 		return nil, err
 	}
 	r.Name, r.Panels, r.UpdatedAt = name, panels, time.Now().UTC()
-	if err := storeJSON(ctx, kv, recordKey(p.TenantID, r.ID), r, rev); casConflict(err) {
-		return nil, apierr.New(apierr.Conflict, "dashboard %q changed concurrently; retry", r.ID)
-	} else if err != nil {
-		return nil, apierr.Wrap(err, "store dashboard")
+	if _, err := kvrecord.StoreRecord(ctx, kv, p.TenantID, r.ID, r, rev, "dashboard"); err != nil {
+		return nil, err
 	}
 	return r.proto(), nil
 }
@@ -253,10 +253,8 @@ func (h *dashboards) DeleteDashboard(ctx context.Context, req *sawmillv1.DeleteD
 	if err != nil {
 		return nil, err
 	}
-	if err := kv.Purge(ctx, recordKey(p.TenantID, r.ID), jetstream.LastRevision(rev)); casConflict(err) {
-		return nil, apierr.New(apierr.Conflict, "dashboard %q changed concurrently; retry", r.ID)
-	} else if err != nil {
-		return nil, apierr.Wrap(err, "delete dashboard")
+	if err := kvrecord.DeleteRecord(ctx, kv, p.TenantID, r.ID, rev, "dashboard"); err != nil {
+		return nil, err
 	}
 	return &sawmillv1.DeleteDashboardResponse{}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	sawmillv1 "github.com/sawmillhq/sawmill/gen/sawmill/v1"
+	"github.com/sawmillhq/sawmill/pkg/kvrecord"
 	"github.com/sawmillhq/sawmill/pkg/lql"
 )
 
@@ -201,7 +202,7 @@ func TestDashboardData(t *testing.T) {
 	bad := dashboardRecord{ID: "dbroken", Name: "broken", Panels: []panelRecord{
 		{Name: "old", Query: "(unclosed", Kind: "events"}, {Name: "fine", Query: "| stats count()", Kind: "table"}}}
 	raw, _ := json.Marshal(bad)
-	if _, err := e.bus.Dashboards.Put(context.Background(), recordKey("acme", bad.ID), raw); err != nil {
+	if _, err := e.bus.Dashboards.Put(context.Background(), kvrecord.Key("acme", bad.ID), raw); err != nil {
 		t.Fatal(err)
 	}
 	data = e.must(t, 200, "acme", "GET", "/v1/dashboards/dbroken/data"+rng, "")

@@ -2,17 +2,10 @@ package query
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -21,16 +14,14 @@ import (
 	"github.com/sawmillhq/sawmill/pkg/apierr"
 	"github.com/sawmillhq/sawmill/pkg/auth"
 	"github.com/sawmillhq/sawmill/pkg/bus"
+	"github.com/sawmillhq/sawmill/pkg/kvrecord"
 	"github.com/sawmillhq/sawmill/pkg/server"
 )
 
-// Bounds on saved searches and dashboards.
-const (
-	// maxNameChars bounds the names of searches, dashboards and panels.
-	maxNameChars = 100
-	// maxSavedSearches and maxDashboards bound what one tenant may store.
-	maxSavedSearches, maxDashboards = 500, 200
-)
+// maxSavedSearches and maxDashboards bound what one tenant may store.
+// (kvrecord.MaxNameChars bounds the names of searches, dashboards and
+// panels.)
+const maxSavedSearches, maxDashboards = 500, 200
 
 // savedState is what saved searches and dashboards need beside the Service.
 type savedState struct {
@@ -70,109 +61,6 @@ func (s *Service) RegisterSaved(ctx context.Context, srv *server.Server) error {
 	return nil
 }
 
-// authorizeWrite authenticates a call that changes saved searches or
-// dashboards: the query or the admin scope will do.
-func (s *Service) authorizeWrite(ctx context.Context) (auth.Principal, error) {
-	p, err := s.auth.GRPC(ctx, auth.ScopeQuery)
-	if err == nil || apierr.From(err).Code != apierr.PermissionDenied {
-		return p, err
-	}
-	if p, err = s.auth.GRPC(ctx, auth.ScopeAdmin); err == nil || apierr.From(err).Code != apierr.PermissionDenied {
-		return p, err
-	}
-	return auth.Principal{}, apierr.New(apierr.PermissionDenied, `this credential lacks the "query" or "admin" scope`)
-}
-
-// checkName trims a user-given name and checks its length and characters.
-func checkName(what, name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if n := utf8.RuneCountInString(name); n == 0 || n > maxNameChars || !utf8.ValidString(name) {
-		return "", apierr.New(apierr.Invalid, "%s must be 1 to %d characters", what, maxNameChars)
-	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return "", apierr.New(apierr.Invalid, "%s must not contain control characters", what)
-	}
-	return name, nil
-}
-
-// checkID rejects ids that could not be a KV key token, so that no id can
-// reach outside the caller's "<tenant>." prefix.
-func checkID(id string) error {
-	ok := id != "" && len(id) <= 64
-	for i := 0; ok && i < len(id); i++ {
-		c := id[i]
-		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
-	}
-	if !ok {
-		return apierr.New(apierr.Invalid, "invalid id %q", id)
-	}
-	return nil
-}
-
-// newID returns a fresh id with a prefix telling its kind ("s", "d").
-func newID(prefix string) string { return prefix + auth.RandomID(10) }
-
-// recordKey is the KV key of a tenant's saved search or dashboard.
-func recordKey(tenant, id string) string { return tenant + "." + id }
-
-// nameKey is the KV key that claims a saved-search name for a tenant; its
-// value is the id of the search holding it. Names compare case-insensitively.
-// The key has three tokens, so "<tenant>.*" (a listing of records) never
-// matches it.
-func nameKey(tenant, name string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(name)))
-	return tenant + ".name." + hex.EncodeToString(sum[:16])
-}
-
-// casConflict reports whether a KV write failed because the key changed
-// (or exists) since it was read.
-func casConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
-}
-
-// loadJSON reads key into v; found is false when it does not exist.
-func loadJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (rev uint64, found bool, err error) {
-	e, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("get %s: %w", key, err)
-	}
-	if err := json.Unmarshal(e.Value(), v); err != nil {
-		return 0, false, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return e.Revision(), true, nil
-}
-
-// storeJSON writes v under key: created when rev is 0, else only if key is
-// still at revision rev.
-func storeJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev uint64) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
-	}
-	if rev == 0 {
-		_, err = kv.Create(ctx, key, b)
-	} else {
-		_, err = kv.Update(ctx, key, b, rev)
-	}
-	return err
-}
-
-// listIDs returns the ids of a tenant's records in kv.
-func listIDs(ctx context.Context, kv jetstream.KeyValue, tenant string) ([]string, error) {
-	lister, err := kv.ListKeysFiltered(ctx, tenant+".*")
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", tenant, err)
-	}
-	var ids []string
-	for k := range lister.Keys() {
-		ids = append(ids, strings.TrimPrefix(k, tenant+"."))
-	}
-	return ids, nil
-}
-
 // searchRecord is a saved search as stored in the searches bucket.
 type searchRecord struct {
 	ID        string    `json:"id"`
@@ -188,10 +76,8 @@ func (r *searchRecord) proto() *sawmillv1.SavedSearch {
 }
 
 // savedSearches implements SavedSearchService. Records live under
-// "<tenant>.<id>"; a name is held by the atomic KV create of its nameKey,
-// written after the record, so a name's holder always exists when its claim
-// does. A claim whose holder is gone or renamed (a crash between the two
-// writes) is stale and taken over.
+// "<tenant>.<id>"; names are unique per tenant (kvrecord.Names), each claim
+// written after the record that carries the name.
 type savedSearches struct {
 	sawmillv1.UnimplementedSavedSearchServiceServer
 	s *Service
@@ -204,7 +90,7 @@ func (h *savedSearches) begin(ctx context.Context, write bool) (auth.Principal, 
 	}
 	var p auth.Principal
 	if write {
-		p, err = h.s.authorizeWrite(ctx)
+		p, err = h.s.auth.GRPCAny(ctx, auth.ScopeQuery, auth.ScopeAdmin)
 	} else {
 		p, err = h.s.auth.GRPC(ctx, auth.ScopeQuery)
 	}
@@ -212,7 +98,7 @@ func (h *savedSearches) begin(ctx context.Context, write bool) (auth.Principal, 
 }
 
 func checkSearch(in *sawmillv1.SavedSearch) (name string, err error) {
-	if name, err = checkName("name", in.GetName()); err != nil {
+	if name, err = kvrecord.CheckName("name", in.GetName()); err != nil {
 		return "", err
 	}
 	if _, err := parseQuery(in.GetQuery()); err != nil {
@@ -232,7 +118,7 @@ func (h *savedSearches) CreateSavedSearch(ctx context.Context, in *sawmillv1.Sav
 	if err != nil {
 		return nil, err
 	}
-	ids, err := listIDs(ctx, kv, p.TenantID)
+	ids, err := kvrecord.ListIDs(ctx, kv, p.TenantID)
 	if err != nil {
 		return nil, apierr.Wrap(err, "count saved searches")
 	}
@@ -240,67 +126,27 @@ func (h *savedSearches) CreateSavedSearch(ctx context.Context, in *sawmillv1.Sav
 		return nil, apierr.New(apierr.Invalid, "a tenant may keep at most %d saved searches; delete some first", maxSavedSearches)
 	}
 	now := time.Now().UTC()
-	r := searchRecord{ID: newID("s"), Name: name, Query: in.GetQuery(), CreatedAt: now, UpdatedAt: now}
-	key := recordKey(p.TenantID, r.ID)
-	if err := storeJSON(ctx, kv, key, r, 0); err != nil {
+	r := searchRecord{ID: kvrecord.NewID("s"), Name: name, Query: in.GetQuery(), CreatedAt: now, UpdatedAt: now}
+	key := kvrecord.Key(p.TenantID, r.ID)
+	if _, err := kvrecord.Store(ctx, kv, key, r, 0); err != nil {
 		return nil, apierr.Wrap(err, "store saved search")
 	}
-	if err := h.claim(ctx, kv, p.TenantID, name, r.ID); err != nil {
+	if err := searchNames(kv).Claim(ctx, p.TenantID, name, r.ID); err != nil {
 		_ = kv.Purge(context.WithoutCancel(ctx), key)
 		return nil, err
 	}
 	return r.proto(), nil
 }
 
-// claim makes id the holder of name, or fails with Conflict when a live
-// search holds it.
-func (h *savedSearches) claim(ctx context.Context, kv jetstream.KeyValue, tenant, name, id string) error {
-	key := nameKey(tenant, name)
-	for range 5 {
-		_, err := kv.Create(ctx, key, []byte(id))
-		if err == nil {
-			return nil
-		}
-		if !casConflict(err) {
-			return apierr.Wrap(err, "claim name")
-		}
-		e, err := kv.Get(ctx, key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // released meanwhile
-		}
-		if err != nil {
-			return apierr.Wrap(err, "read name claim")
-		}
-		holder := string(e.Value())
-		if holder == id {
-			return nil
-		}
-		var r searchRecord
-		_, found, err := loadJSON(ctx, kv, recordKey(tenant, holder), &r)
-		if err != nil {
-			return apierr.Wrap(err, "read name holder")
-		}
-		if found && strings.EqualFold(r.Name, name) {
-			return apierr.New(apierr.Conflict, "a saved search named %q already exists", r.Name)
-		}
-		// Stale: its holder is gone or renamed.
-		if _, err := kv.Update(ctx, key, []byte(id), e.Revision()); err == nil {
-			return nil
-		} else if !casConflict(err) {
-			return apierr.Wrap(err, "take over name claim")
-		}
-	}
-	return apierr.New(apierr.Conflict, "the name %q is being changed concurrently; retry", name)
+// searchNames holds the unique names of a tenant's saved searches.
+func searchNames(kv jetstream.KeyValue) kvrecord.Names {
+	return kvrecord.Names{KV: kv, What: "a saved search"}
 }
 
-// release drops id's claim on name, unless someone else holds it now.
+// release drops id's claim on name, logging a storage failure (the stale
+// claim is taken over by the next claim of the name).
 func (h *savedSearches) release(ctx context.Context, kv jetstream.KeyValue, tenant, name, id string) {
-	key := nameKey(tenant, name)
-	e, err := kv.Get(ctx, key)
-	if err != nil || string(e.Value()) != id {
-		return
-	}
-	if err := kv.Delete(ctx, key, jetstream.LastRevision(e.Revision())); err != nil && !casConflict(err) {
+	if err := searchNames(kv).Release(ctx, tenant, name, id); err != nil {
 		h.s.log.Warn("release saved search name", "tenant", tenant, "id", id, "err", err)
 	}
 }
@@ -311,10 +157,11 @@ func (h *savedSearches) ListSavedSearches(ctx context.Context, _ *sawmillv1.List
 	if err != nil {
 		return nil, err
 	}
-	recs, err := listRecords[searchRecord](ctx, kv, p.TenantID, "saved search")
+	recs, err := kvrecord.LoadAll[searchRecord](ctx, kv, p.TenantID, "saved search")
 	if err != nil {
 		return nil, err
 	}
+	kvrecord.SortByName(recs, func(r *searchRecord) (string, string) { return r.Name, r.ID })
 	resp := &sawmillv1.ListSavedSearchesResponse{Searches: make([]*sawmillv1.SavedSearch, len(recs))}
 	for i := range recs {
 		resp.Searches[i] = recs[i].proto()
@@ -324,7 +171,7 @@ func (h *savedSearches) ListSavedSearches(ctx context.Context, _ *sawmillv1.List
 
 // load returns the caller's saved search id and its revision, or NotFound.
 func (h *savedSearches) load(ctx context.Context, kv jetstream.KeyValue, tenant, id string) (searchRecord, uint64, error) {
-	return loadRecord[searchRecord](ctx, kv, tenant, id, "saved search")
+	return kvrecord.LoadRecord[searchRecord](ctx, kv, tenant, id, "saved search")
 }
 
 // GetSavedSearch returns one of the caller's saved searches; NotFound for
@@ -359,19 +206,16 @@ func (h *savedSearches) UpdateSavedSearch(ctx context.Context, in *sawmillv1.Sav
 	}
 	r := old
 	r.Name, r.Query, r.UpdatedAt = name, in.GetQuery(), time.Now().UTC()
-	key := recordKey(p.TenantID, r.ID)
-	if err := storeJSON(ctx, kv, key, r, rev); casConflict(err) {
-		return nil, apierr.New(apierr.Conflict, "saved search %q changed concurrently; retry", r.ID)
-	} else if err != nil {
-		return nil, apierr.Wrap(err, "store saved search")
+	if _, err := kvrecord.StoreRecord(ctx, kv, p.TenantID, r.ID, r, rev, "saved search"); err != nil {
+		return nil, err
 	}
 	if strings.EqualFold(old.Name, name) {
 		return r.proto(), nil
 	}
-	if err := h.claim(ctx, kv, p.TenantID, name, r.ID); err != nil {
+	if err := searchNames(kv).Claim(ctx, p.TenantID, name, r.ID); err != nil {
 		// Put the old name back: the record must never say a name it does not hold.
 		if cur, rev, lerr := h.load(ctx, kv, p.TenantID, r.ID); lerr == nil && cur.Name == name {
-			_ = storeJSON(context.WithoutCancel(ctx), kv, key, old, rev)
+			_, _ = kvrecord.Store(context.WithoutCancel(ctx), kv, kvrecord.Key(p.TenantID, r.ID), old, rev)
 		}
 		return nil, err
 	}
@@ -389,62 +233,9 @@ func (h *savedSearches) DeleteSavedSearch(ctx context.Context, req *sawmillv1.De
 	if err != nil {
 		return nil, err
 	}
-	if err := kv.Purge(ctx, recordKey(p.TenantID, r.ID), jetstream.LastRevision(rev)); casConflict(err) {
-		return nil, apierr.New(apierr.Conflict, "saved search %q changed concurrently; retry", r.ID)
-	} else if err != nil {
-		return nil, apierr.Wrap(err, "delete saved search")
+	if err := kvrecord.DeleteRecord(ctx, kv, p.TenantID, r.ID, rev, "saved search"); err != nil {
+		return nil, err
 	}
 	h.release(ctx, kv, p.TenantID, r.Name, r.ID)
 	return &sawmillv1.DeleteSavedSearchResponse{}, nil
-}
-
-// named is a stored record listed by name.
-type named interface{ nameAndID() (name, id string) }
-
-func (r searchRecord) nameAndID() (string, string)    { return r.Name, r.ID }
-func (r dashboardRecord) nameAndID() (string, string) { return r.Name, r.ID }
-
-// listRecords loads every record of tenant in kv, sorted by name
-// (case-insensitive), then id; what names the kind in errors.
-func listRecords[T named](ctx context.Context, kv jetstream.KeyValue, tenant, what string) ([]T, error) {
-	ids, err := listIDs(ctx, kv, tenant)
-	if err != nil {
-		return nil, apierr.Wrap(err, "list "+what+"s")
-	}
-	var recs []T
-	for _, id := range ids {
-		var r T
-		_, found, err := loadJSON(ctx, kv, recordKey(tenant, id), &r)
-		if err != nil {
-			return nil, apierr.Wrap(err, "load "+what)
-		}
-		if found {
-			recs = append(recs, r)
-		}
-	}
-	slices.SortFunc(recs, func(a, b T) int {
-		an, ai := a.nameAndID()
-		bn, bi := b.nameAndID()
-		if c := strings.Compare(strings.ToLower(an), strings.ToLower(bn)); c != 0 {
-			return c
-		}
-		return strings.Compare(ai, bi)
-	})
-	return recs, nil
-}
-
-// loadRecord returns the tenant's record id and its revision, or NotFound.
-func loadRecord[T any](ctx context.Context, kv jetstream.KeyValue, tenant, id, what string) (T, uint64, error) {
-	var r T
-	if err := checkID(id); err != nil {
-		return r, 0, err
-	}
-	rev, found, err := loadJSON(ctx, kv, recordKey(tenant, id), &r)
-	if err != nil {
-		return r, 0, apierr.Wrap(err, "load "+what)
-	}
-	if !found {
-		return r, 0, apierr.New(apierr.NotFound, "no %s %q", what, id)
-	}
-	return r, rev, nil
 }

@@ -239,7 +239,7 @@ func TestSavedSearchValidation(t *testing.T) {
 		{"acme", "POST", "/v1/searches", `{"name": "a\u0007b", "query": "x"}`, 400, "name must not contain control characters", -1},
 		{"acme", "POST", "/v1/searches", `{"name": "n", "query": "level:error AND (x"}`, 400, `query: at 16: unclosed "("`, 16},
 		{"acme", "POST", "/v1/searches", `{"name": "n", "query": "| stats nope(x)"}`, 400, "", 8},
-		{"acme", "GET", "/v1/searches/a.b", "", 400, `invalid id "a.b"`, -1},
+		{"acme", "GET", "/v1/searches/a.b", "", 400, `invalid saved search id "a.b"`, -1},
 		{"acme", "GET", "/v1/searches/nosuch", "", 404, `no saved search "nosuch"`, -1},
 		{"ingest", "GET", "/v1/searches", "", 403, `this credential lacks the "query" scope`, -1},
 		{"ingest", "POST", "/v1/searches", `{"name": "n", "query": ""}`, 403, `this credential lacks the "query" or "admin" scope`, -1},
