@@ -44,12 +44,28 @@ func newAlertsRig(t *testing.T, st *Stack, services int) *alertsRig {
 func (r *alertsRig) incident(round int) {
 	r.t.Helper()
 	for i := range r.rules {
-		r.c.ship(r.key, fmt.Sprintf(`{"message":"boom %d","level":"error","service":"s%d"}`, round, i))
+		r.ship(fmt.Sprintf(`{"message":"boom %d","level":"error","service":"s%d"}`, round, i))
 	}
 	for _, rule := range r.rules {
 		eventually(r.t, 30*time.Second, "rule "+rule+" to resolve", func() bool {
 			return len(firing(r.rc, rule, notify.KindResolved)) >= round
 		})
+	}
+}
+
+// ship ingests one line as a real client does across a NATS leader
+// election: 503 is retried with the same Idempotency-Key.
+func (r *alertsRig) ship(line string) {
+	r.t.Helper()
+	idem := fmt.Sprintf("rig-%d", time.Now().UnixNano())
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		code, m := r.c.do("POST", "/v1/ingest", r.key, line, "Content-Type", "application/x-ndjson", "Idempotency-Key", idem)
+		if code == 200 && m["accepted"] == float64(1) {
+			return
+		}
+		if code != 503 || time.Now().After(deadline) {
+			r.t.Fatalf("ingest: %d %v", code, m)
+		}
 	}
 }
 
