@@ -5,6 +5,7 @@
 // how far the writer lags (accepted minus stored, sampled from ClickHouse).
 //
 //	go run ./bench/loadgen -sawmill ./bin/sawmill -duration 30s -workers 8 -batch 500
+//	go run ./bench/loadgen -sawmill ./bin/sawmill -rate 150000 -pregen 16   # a fixed offered rate
 //
 // Traffic goes only to 127.0.0.1; the run is bounded by -duration.
 package main
@@ -41,6 +42,8 @@ type options struct {
 	batch    int
 	profile  string
 	protocol string
+	rate     int // events/s offered in all; 0: as fast as acknowledged
+	pregen   int // NDJSON batches generated per worker before sending, then cycled; 0: each generated when sent
 }
 
 func main() {
@@ -50,6 +53,8 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 8, "concurrent clients")
 	flag.IntVar(&o.batch, "batch", 500, "events per request")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of sawmill during the send phase to this file")
+	flag.IntVar(&o.rate, "rate", 0, "events/s to offer in all, spread over the workers; 0: as fast as they are acknowledged")
+	flag.IntVar(&o.pregen, "pregen", 0, "NDJSON: batches each worker generates before sending and then cycles (keeps the generator's CPU out of the way); 0: generate each as it is sent")
 	flag.StringVar(&o.protocol, "protocol", "ndjson", "ndjson (POST /v1/ingest), otlp (OTLP/HTTP protobuf) or syslog (RFC 5424 over TCP)")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -180,7 +185,28 @@ func run(o options) error {
 			defer wg.Done()
 			g := &generator{djangolog.NewGenerator(int64(w))}
 			var buf bytes.Buffer
+			var pre [][]byte
+			for range o.pregen {
+				buf.Reset()
+				for range o.batch {
+					g.Line(&buf)
+				}
+				pre = append(pre, bytes.Clone(buf.Bytes()))
+			}
+			var every time.Duration // between this worker's batches
+			if o.rate > 0 {
+				every = time.Duration(float64(time.Second) * float64(o.batch*o.workers) / float64(o.rate))
+			}
 			for i := 0; ctx.Err() == nil; i++ {
+				if every > 0 {
+					if wait := time.Until(start.Add(time.Duration(i) * every)); wait > 0 {
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(wait):
+						}
+					}
+				}
 				t0 := time.Now()
 				var n int64
 				var size int
@@ -191,7 +217,16 @@ func run(o options) error {
 						return
 					}
 				} else {
-					n, size = sendNDJSON(client, base, key, w, i, g, &buf, o.batch)
+					if len(pre) > 0 {
+						buf.Reset()
+						buf.Write(pre[i%len(pre)])
+					} else {
+						buf.Reset()
+						for range o.batch {
+							g.Line(&buf)
+						}
+					}
+					n, size = postNDJSON(client, base, key, w, i, buf.Bytes())
 				}
 				d := time.Since(t0)
 				accepted.Add(n)
@@ -202,17 +237,36 @@ func run(o options) error {
 			}
 		}(w)
 	}
-	// Sample the writer's lag while sending.
+	// Sample the writer's lag while sending: in events (accepted minus
+	// stored) and in time (how long ago the events now stored had all been
+	// accepted).
 	var maxLag int64
-	tick := time.NewTicker(500 * time.Millisecond)
+	var maxBehind time.Duration
+	type sample struct {
+		at       time.Time
+		accepted int64
+	}
+	history := []sample{{start, 0}}
+	tick := time.NewTicker(250 * time.Millisecond)
 sampling:
 	for {
 		select {
 		case <-ctx.Done():
 			break sampling
-		case <-tick.C:
-			if lag := accepted.Load() - int64(stored()); lag > maxLag {
+		case now := <-tick.C:
+			acc, st := accepted.Load(), int64(stored())
+			history = append(history, sample{now, acc})
+			if lag := acc - st; lag > maxLag {
 				maxLag = lag
+			}
+			i, _ := slices.BinarySearchFunc(history, st, func(s sample, n int64) int {
+				if s.accepted < n {
+					return -1
+				}
+				return 1
+			})
+			if i < len(history) && now.Sub(history[i].at) > maxBehind {
+				maxBehind = now.Sub(history[i].at)
 			}
 		}
 	}
@@ -244,7 +298,7 @@ sampling:
 	fmt.Printf("accepted      %d events in %d requests (%d attempts failed and were retried)\n", total, len(lat), failures.Load())
 	fmt.Printf("throughput    %.0f events/s, %.1f MB/s of NDJSON\n", float64(total)/elapsed.Seconds(), float64(bytesSent.Load())/elapsed.Seconds()/1e6)
 	fmt.Printf("ack latency   p50 %s  p99 %s  max %s\n", pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
-	fmt.Printf("writer lag    max %d events while sending; caught up %s after the last ack\n", maxLag, drain.Round(time.Millisecond))
+	fmt.Printf("writer lag    max %d events, %s behind, while sending; caught up %s after the last ack\n", maxLag, maxBehind.Round(10*time.Millisecond), drain.Round(time.Millisecond))
 	perM := func(s float64) float64 { return s / float64(total) * 1e6 }
 	fmt.Printf("cpu s/Mevents sawmill+nats %.2f, clickhouse %.2f, total %.2f (load generator %.2f more)\n",
 		perM(sm), perM(chs), perM(sm+chs), perM(lg))
@@ -293,15 +347,10 @@ func saveProfile(base, path string, d time.Duration) {
 // failures counts attempts that failed and were retried.
 var failures atomic.Int64
 
-// sendNDJSON posts one NDJSON batch to /v1/ingest, retrying with the same
+// postNDJSON posts one NDJSON batch to /v1/ingest, retrying with the same
 // Idempotency-Key until it is acknowledged: an unanswered request may have
 // been stored.
-func sendNDJSON(client *http.Client, base, key string, w, i int, g *generator, buf *bytes.Buffer, batch int) (int64, int) {
-	buf.Reset()
-	for j := 0; j < batch; j++ {
-		g.Line(buf)
-	}
-	body := buf.Bytes()
+func postNDJSON(client *http.Client, base, key string, w, i int, body []byte) (int64, int) {
 	var res struct{ Accepted int64 }
 	for {
 		req, _ := http.NewRequest("POST", base+"/v1/ingest", bytes.NewReader(body))
