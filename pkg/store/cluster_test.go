@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/sawmillhq/sawmill/pkg/lql"
 	"github.com/sawmillhq/sawmill/pkg/testenv"
 )
 
@@ -298,6 +299,40 @@ func TestClusterShardsByTenant(t *testing.T) {
 	}
 	if len(have) != len(all) {
 		t.Fatalf("Existing found %d of %d rows across shards", len(have), len(all))
+	}
+	// A term search as the query service runs it — PREWHERE on search_text
+	// (an ALIAS on the Distributed table) — counts what a Go scan counts.
+	for _, term := range []string{"CONNECTION refused", "req-", "/api/"} {
+		q, err := lql.Parse(`"` + term + `"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pre, pargs, ok := q.Prewhere()
+		if !ok {
+			t.Fatalf("%q has no prewhere", term)
+		}
+		where, args := q.SQL()
+		var got uint64
+		rows, err := s.Query(ctx, "SELECT count() FROM logs PREWHERE "+pre+" WHERE tenant_id = ? AND "+where,
+			append(append(pargs, "globex"), args...)...)
+		if err != nil {
+			t.Fatalf("search %q through the Distributed table: %v", term, err)
+		}
+		for rows.Next() {
+			if err := rows.Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows.Close()
+		var want uint64
+		for i := range all {
+			if all[i].Tenant == "globex" && q.Match(&all[i].Event) {
+				want++
+			}
+		}
+		if got != want || want == 0 {
+			t.Errorf("search %q: %d rows through the cluster, %d by Match", term, got, want)
+		}
 	}
 	if err := s.DropLogPartition(ctx, Partition{7, base.Truncate(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
