@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,8 @@ const tailRetryAfter = 5 * time.Second
 // TailConfig configures live tail. The zero value gives the documented
 // defaults.
 type TailConfig struct {
-	// MaxPerTenant bounds the concurrent tails of one tenant on this node;
+	// MaxPerTenant bounds the concurrent tails of one tenant across every
+	// query node (counted by their consumers on the LOGS stream);
 	// one more is refused with 429 and Retry-After. 0 → 5.
 	MaxPerTenant int
 	// MaxTotal bounds the concurrent tails on this node over all tenants.
@@ -82,7 +84,7 @@ type TailConfig struct {
 
 // RegisterFlags registers the tail flags under "tail.".
 func (c *TailConfig) RegisterFlags(fs *flag.FlagSet) {
-	fs.IntVar(&c.MaxPerTenant, "tail.max-per-tenant", 5, "concurrent live tails per tenant on this node")
+	fs.IntVar(&c.MaxPerTenant, "tail.max-per-tenant", 5, "concurrent live tails per tenant, across every query node")
 	fs.IntVar(&c.MaxTotal, "tail.max-total", 1000, "concurrent live tails on this node")
 	fs.IntVar(&c.BufferEvents, "tail.buffer-events", 1000, "events buffered per slow tail client before dropping")
 	fs.IntVar(&c.BufferBytes, "tail.buffer-bytes", 4<<20, "bytes buffered per slow tail client before dropping")
@@ -232,8 +234,11 @@ type tailSession struct {
 	// after, when set, is the position of the last event the client saw:
 	// the tail resumes right after it.
 	after tailPos
-	cons  jetstream.Consumer
-	cc    jetstream.ConsumeContext
+	// name prefixes the session's consumer on the LOGS stream ("tail_..."),
+	// by which every query node counts the tenant's tails.
+	name string
+	cons jetstream.Consumer
+	cc   jetstream.ConsumeContext
 }
 
 // open authenticates bearer with the query scope, parses the query, takes a
@@ -263,13 +268,65 @@ func (t *tailer) open(ctx context.Context, authn *auth.Authenticator, bearer, qu
 		return nil, err
 	}
 	sess := &tailSession{t: t, authn: authn, bearer: bearer, tenant: p.TenantID, q: q, after: after,
-		buf: newTailBuffer(t.cfg.BufferEvents, t.cfg.BufferBytes)}
+		name: "tail_" + auth.RandomID(8), buf: newTailBuffer(t.cfg.BufferEvents, t.cfg.BufferBytes)}
 	if err := sess.follow(ctx); err != nil {
 		t.release(p.TenantID)
 		t.log.Warn("tail: follow failed", "tenant", p.TenantID, "err", err)
 		return nil, apierr.New(apierr.Unavailable, "live tail is unavailable: the bus did not answer").Retry(time.Second)
 	}
+	within, err := sess.withinClusterLimit(ctx)
+	if err != nil {
+		// The local limit still holds; the cluster-wide one is best effort.
+		t.log.Warn("tail: count the tenant's tails", "tenant", p.TenantID, "err", err)
+	} else if !within {
+		sess.close()
+		return nil, apierr.New(apierr.RateLimited, "too many live tails: at most %d per tenant; close one or retry later", t.cfg.MaxPerTenant).Retry(tailRetryAfter)
+	}
 	return sess, nil
+}
+
+// withinClusterLimit reports whether the session's consumer is among the
+// tenant's first MaxPerTenant tail consumers on the LOGS stream, by creation
+// time, counting the tails of every query node: the per-tenant limit holds
+// across the cluster, and of two tails opened at once on two nodes when one
+// slot is left, exactly one stays. A crashed node's consumers count until
+// their inactivity threshold removes them.
+func (s *tailSession) withinClusterLimit(ctx context.Context) (bool, error) {
+	stream, err := s.t.bus.JS.Stream(ctx, bus.LogsStream)
+	if err != nil {
+		return false, fmt.Errorf("logs stream: %w", err)
+	}
+	type tail struct {
+		name    string
+		created time.Time
+	}
+	var tails []tail
+	subject := bus.LogsSubject(s.tenant)
+	list := stream.ListConsumers(ctx)
+	for info := range list.Info() {
+		filter := info.Config.FilterSubject
+		if len(info.Config.FilterSubjects) == 1 {
+			filter = info.Config.FilterSubjects[0]
+		}
+		if strings.HasPrefix(info.Name, "tail_") && filter == subject {
+			tails = append(tails, tail{info.Name, info.Created})
+		}
+	}
+	if err := list.Err(); err != nil {
+		return false, fmt.Errorf("list consumers: %w", err)
+	}
+	slices.SortFunc(tails, func(a, b tail) int {
+		if c := a.created.Compare(b.created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	for i, x := range tails {
+		if strings.HasPrefix(x.name, s.name) {
+			return i < s.t.cfg.MaxPerTenant, nil
+		}
+	}
+	return true, nil // not listed yet: do not refuse on a lag
 }
 
 // follow creates the ordered consumer and starts consuming into the buffer.
@@ -278,7 +335,7 @@ func (s *tailSession) follow(ctx context.Context) error {
 		FilterSubjects:    []string{bus.LogsSubject(s.tenant)},
 		DeliverPolicy:     jetstream.DeliverNewPolicy,
 		InactiveThreshold: time.Minute, // a crashed node's consumers go away by themselves
-		NamePrefix:        "tail_" + auth.RandomID(8),
+		NamePrefix:        s.name,
 	}
 	if s.after.seq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, s.after.seq

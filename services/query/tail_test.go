@@ -54,18 +54,23 @@ type tailEnv struct {
 
 func newTailEnv(t testing.TB, cfg TailConfig) *tailEnv {
 	t.Helper()
+	return newTailEnvOn(t, cfg, testenv.StartNATS(t), auth.NewKeyTable())
+}
+
+// newTailEnvOn starts a query node on NATS n with the API keys of keys:
+// two of them on one n are two query nodes of one deployment.
+func newTailEnvOn(t testing.TB, cfg TailConfig, n *testenv.NATS, keys *auth.KeyTable) *tailEnv {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	n := testenv.StartNATS(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	b, err := bus.Connect(ctx, bus.Config{URL: n.URL(), Name: "tail-test", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	keys := auth.NewKeyTable()
 	svc := New(Config{}, log, &auth.Authenticator{Keys: keys, MissWait: -1}, nil)
 	svc.EnableTail(ctx, b, cfg)
 	srv := server.New(server.Config{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second}, log)
@@ -616,6 +621,39 @@ func TestTailRelease(t *testing.T) {
 	waitFor(t, "tails closed", func() bool { return tl.openTails() == 0 })
 	waitFor(t, "consumers deleted", func() bool { return consumers(t, e) == 0 })
 	waitFor(t, fmt.Sprintf("goroutines back to %d", base), func() bool { return runtime.NumGoroutine() <= base })
+}
+
+// TestTailLimitAcrossNodes: the per-tenant tail limit counts the tails of
+// every query node, and a slot freed on one node is usable on another.
+func TestTailLimitAcrossNodes(t *testing.T) {
+	a := newTailEnv(t, TailConfig{MaxPerTenant: 2})
+	b := newTailEnvOn(t, TailConfig{MaxPerTenant: 2}, a.nats, a.keys)
+	keyA, _ := a.key(tenantA, auth.ScopeQuery)
+	keyB, _ := a.key(tenantB, auth.ScopeQuery)
+	c1 := a.open("sse", keyA, "")
+	c2 := a.open("grpc", keyA, "")
+	if _, oe := b.openSSE(keyA, "", false); oe == nil || oe.status != 429 || oe.retryAfter == "" {
+		t.Fatalf("third tail of the tenant on another node: %+v, want 429 with Retry-After", oe)
+	}
+	if _, err := b.openGRPC(keyA, ""); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("third tail over gRPC on another node: %v, want ResourceExhausted", err)
+	}
+	other := b.open("sse", keyB, "") // another tenant is not limited by A's tails
+	other.close()
+	c1.close()
+	var c3 *tailClient
+	waitFor(t, "a slot freed on node a to be usable on node b", func() bool {
+		c, oe := b.openSSE(keyA, "", false)
+		if oe != nil {
+			return false
+		}
+		c3 = c
+		return true
+	})
+	b.publish(tenantA, ev("error", "web", "after the move"))
+	receive(t, c3, 1, 10*time.Second)
+	c2.close()
+	c3.close()
 }
 
 // consumers counts the tails' consumers on the LOGS stream.
