@@ -222,30 +222,70 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	return b, nil
 }
 
-func (b *Bus) ensure(ctx context.Context) error {
-	_, err := b.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+// ensureAttempt bounds one JetStream API call of ensure: a request lost
+// while a cluster elects a leader is retried instead of waiting out the
+// caller's whole deadline.
+const ensureAttempt = 10 * time.Second
+
+// retry runs f, each attempt bounded by ensureAttempt, until it succeeds or
+// ctx ends; the create-or-update calls it wraps are idempotent.
+func retry(ctx context.Context, f func(context.Context) error) error {
+	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, ensureAttempt)
+		err := f(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// logsStreamConfig is the LOGS stream. Interest retention: a batch stays
+// until every consumer has it — the writer's ack, a tail's delivery — so the
+// size limit counts only what is not yet stored, and DiscardNew refuses new
+// batches (503) rather than dropping unwritten ones.
+func logsStreamConfig(c Config) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:        LogsStream,
 		Description: "event batches from ingest edges, consumed by writers and tails",
 		Subjects:    []string{LogsSubjectPrefix + "*"},
-		// Interest: a batch stays until every consumer has it — the
-		// writer's ack, a tail's delivery — so the size limit counts only
-		// what is not yet stored, and DiscardNew refuses new batches (503)
-		// rather than dropping unwritten ones.
-		Retention:  jetstream.InterestPolicy,
-		Discard:    jetstream.DiscardNew,
-		MaxAge:     b.cfg.MaxAge,
-		MaxBytes:   b.cfg.MaxBytes,
-		Storage:    jetstream.FileStorage,
-		Replicas:   b.cfg.Replicas,
-		Duplicates: b.cfg.DuplicateWindow,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", LogsStream, err)
+		Retention:   jetstream.InterestPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxAge:      c.MaxAge,
+		MaxBytes:    c.MaxBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    c.Replicas,
+		Duplicates:  c.DuplicateWindow,
+	}
+}
+
+func (b *Bus) ensure(ctx context.Context) error {
+	stream := func(sc jetstream.StreamConfig) error {
+		err := retry(ctx, func(ctx context.Context) error {
+			_, err := b.JS.CreateOrUpdateStream(ctx, sc)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
+		return nil
+	}
+	if err := stream(logsStreamConfig(b.cfg)); err != nil {
+		return err
 	}
 	// Under interest retention a batch published while no consumer exists
 	// is dropped at once: the writer's consumer must exist before any edge
 	// publishes, whichever role starts first.
-	if _, err := b.JS.CreateOrUpdateConsumer(ctx, LogsStream, WriterConsumerConfig(b.cfg.WriterAckWait)); err != nil {
+	err := retry(ctx, func(ctx context.Context) error {
+		_, err := b.JS.CreateOrUpdateConsumer(ctx, LogsStream, WriterConsumerConfig(b.cfg.WriterAckWait))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("ensure consumer %s: %w", WriterConsumer, err)
 	}
 	for _, sc := range []jetstream.StreamConfig{
@@ -259,8 +299,8 @@ func (b *Bus) ensure(ctx context.Context) error {
 			MaxAge: 7 * 24 * time.Hour},
 	} {
 		sc.Storage, sc.Replicas, sc.Duplicates = jetstream.FileStorage, b.cfg.Replicas, b.cfg.DuplicateWindow
-		if _, err := b.JS.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		if err := stream(sc); err != nil {
+			return err
 		}
 	}
 	buckets := []struct {
@@ -280,11 +320,14 @@ func (b *Bus) ensure(ctx context.Context) error {
 		if bk.name == BucketAlertLeases {
 			cfg.TTL = AlertLeaseTTL
 		}
-		kv, err := b.JS.CreateOrUpdateKeyValue(ctx, cfg)
+		err := retry(ctx, func(ctx context.Context) error {
+			kv, err := b.JS.CreateOrUpdateKeyValue(ctx, cfg)
+			*bk.kv = kv
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", bk.name, err)
 		}
-		*bk.kv = kv
 	}
 	return nil
 }

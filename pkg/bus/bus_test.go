@@ -176,3 +176,54 @@ func TestLogsStreamKeepsUnwrittenBatches(t *testing.T) {
 		t.Fatalf("publish after the writer caught up: %v", err)
 	}
 }
+
+// A watch whose server-side consumer disappears while the connection stays
+// up (a cluster node lost) stalls without closing; Follow notices the
+// bucket running ahead of it and re-watches from its last revision.
+func TestFollowRecoversStalledWatch(t *testing.T) {
+	defer func(d time.Duration) { followCheck = d }(followCheck)
+	followCheck = 200 * time.Millisecond
+	n := testenv.StartNATS(t)
+	b := connect(t, n.URL())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	if err := b.Follow(ctx, b.Keys, func(key string, _ []byte, _ bool) error {
+		mu.Lock()
+		seen[key] = true
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.JS.Stream(ctx, "KV_"+BucketKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := st.ConsumerNames(ctx)
+	deleted := 0
+	for name := range names.Name() {
+		if err := st.DeleteConsumer(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		deleted++
+	}
+	if deleted == 0 {
+		t.Fatal("no watch consumer to delete")
+	}
+	if _, err := b.Keys.Put(ctx, "after-stall", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		ok := seen["after-stall"]
+		mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the follower never saw a put made after its watch stalled")
+		}
+	}
+}

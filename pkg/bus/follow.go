@@ -20,9 +20,9 @@ import (
 // missed. An apply error is logged and the entry skipped.
 func (b *Bus) Follow(ctx context.Context, kv jetstream.KeyValue, apply func(key string, value []byte, deleted bool) error) error {
 	f := &follower{b: b, kv: kv, apply: apply}
-	w, err := kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", kv.Bucket(), err)
+	w := f.resume(ctx) // retried: a cluster may be electing a leader
+	if w == nil {
+		return fmt.Errorf("watch %s: %w", kv.Bucket(), ctx.Err())
 	}
 	for initial := true; initial; {
 		select {
@@ -50,6 +50,8 @@ type follower struct {
 	kv    jetstream.KeyValue
 	apply func(key string, value []byte, deleted bool) error
 	last  uint64 // revision of the last entry applied
+	// cancel ends the context of the current watch.
+	cancel context.CancelFunc
 }
 
 func (f *follower) handle(e jetstream.KeyValueEntry) {
@@ -67,6 +69,9 @@ func (f *follower) run(ctx context.Context, w jetstream.KeyWatcher, reconnected 
 			_ = w.Stop()
 		}
 	}()
+	check := time.NewTicker(followCheck)
+	defer check.Stop()
+	var behind uint64 // the bucket's last sequence at the previous check, when the watch had not reached it
 	for {
 		var rewatch bool
 		select {
@@ -74,6 +79,22 @@ func (f *follower) run(ctx context.Context, w jetstream.KeyWatcher, reconnected 
 			return
 		case <-reconnected:
 			rewatch = true
+		case <-check.C:
+			// A watch can stall without closing (its server-side consumer
+			// lost with a cluster node while this connection stayed up):
+			// a bucket that stays ahead of the watch for a whole check
+			// period is re-watched from the last applied revision.
+			last, ok := f.lastSeq(ctx)
+			switch {
+			case !ok:
+			case behind != 0 && f.last < behind:
+				f.b.cfg.Logger.Warn("kv watch stalled; re-watching", "bucket", f.kv.Bucket(), "applied", f.last, "bucket_last", last)
+				rewatch, behind = true, 0
+			case f.last < last:
+				behind = last
+			default:
+				behind = 0
+			}
 		case e, ok := <-w.Updates():
 			if !ok {
 				rewatch = true
@@ -90,6 +111,62 @@ func (f *follower) run(ctx context.Context, w jetstream.KeyWatcher, reconnected 
 	}
 }
 
+// watch starts a watch, giving up on an attempt after ensureAttempt: the
+// consumer-create request of a watch waits as long as its context lives,
+// and one lost while a cluster elects a leader would otherwise hang the
+// follower for good. The watch's context lives until the next watch
+// replaces it or ctx ends.
+func (f *follower) watch(ctx context.Context, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	type result struct {
+		w   jetstream.KeyWatcher
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		w, err := f.kv.WatchAll(wctx, opts...)
+		done <- result{w, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(ensureAttempt):
+		cancel()
+		if r = <-done; r.err == nil {
+			_ = r.w.Stop()
+		}
+		return nil, fmt.Errorf("watch %s: no answer in %s", f.kv.Bucket(), ensureAttempt)
+	}
+	if r.err != nil {
+		cancel()
+		return nil, r.err
+	}
+	if f.cancel != nil {
+		f.cancel()
+	}
+	f.cancel = cancel
+	return r.w, nil
+}
+
+// followCheck is how often a follower compares its progress with the
+// bucket's last sequence.
+var followCheck = 5 * time.Second
+
+// lastSeq returns the sequence of the bucket's newest entry.
+func (f *follower) lastSeq(ctx context.Context) (uint64, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := f.kv.Status(ctx)
+	if err != nil {
+		return 0, false
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok || bs.StreamInfo() == nil {
+		return 0, false
+	}
+	return bs.StreamInfo().State.LastSeq, true
+}
+
 // resume starts a watch at the revision after the last applied, retrying
 // until it succeeds or ctx ends (nil).
 func (f *follower) resume(ctx context.Context) jetstream.KeyWatcher {
@@ -98,7 +175,7 @@ func (f *follower) resume(ctx context.Context) jetstream.KeyWatcher {
 		if f.last > 0 {
 			opts = append(opts, jetstream.ResumeFromRevision(f.last+1))
 		}
-		w, err := f.kv.WatchAll(ctx, opts...)
+		w, err := f.watch(ctx, opts...)
 		if err == nil {
 			return w
 		}
