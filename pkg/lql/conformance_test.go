@@ -450,6 +450,18 @@ func nonNilF(s []float64) []float64 {
 // connection to that database.
 func logsTable(tb testing.TB) driver.Conn {
 	tb.Helper()
+	batch := make([]store.Row, len(rows))
+	for i, r := range rows {
+		batch[i] = store.Row{Tenant: r.tenant, Idx: r.id, Event: r.e}
+	}
+	return storeRows(tb, batch)
+}
+
+// storeRows stores batch in a fresh logs table through pkg/store (its
+// migrations and the writer's insert path), every row at t0 in message 1
+// with a 7-day retention, and returns a connection to that database.
+func storeRows(tb testing.TB, batch []store.Row) driver.Conn {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	addr, db := testenv.ClickHouse(tb), testenv.Database(tb)
@@ -461,11 +473,8 @@ func logsTable(tb testing.TB) driver.Conn {
 	if err := st.Migrate(ctx); err != nil {
 		tb.Fatalf("migrate: %v", err)
 	}
-	var batch []store.Row
-	for _, r := range rows {
-		e := r.e
-		e.Time = t0
-		batch = append(batch, store.Row{Tenant: r.tenant, RetentionDays: 7, Seq: 1, Idx: r.id, Event: e})
+	for i := range batch {
+		batch[i].Time, batch[i].RetentionDays, batch[i].Seq = t0, 7, 1
 	}
 	if err := st.Insert(ctx, batch); err != nil {
 		tb.Fatalf("insert: %v", err)

@@ -1,7 +1,6 @@
 package lql
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"math"
@@ -12,14 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sawmillhq/sawmill/pkg/event"
 	"github.com/sawmillhq/sawmill/pkg/store"
-	"github.com/sawmillhq/sawmill/pkg/testenv"
 )
 
 // propertyWords are the values random events and queries are built from:
@@ -303,26 +300,11 @@ func randomNode(rng *rand.Rand, depth int) Node {
 // writer's insert path), event i as idx i, and returns a connection to it.
 func propertyTable(tb testing.TB, tenants []string, events []event.Event) driver.Conn {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	addr, db := testenv.ClickHouse(tb), testenv.Database(tb)
-	st, err := store.Open(ctx, store.Config{Addr: addr, Database: db})
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
 	batch := make([]store.Row, len(events))
 	for i, e := range events {
-		e.Time = t0
-		batch[i] = store.Row{Tenant: tenants[i], RetentionDays: 7, Seq: 1, Idx: uint32(i), Event: e}
+		batch[i] = store.Row{Tenant: tenants[i], Idx: uint32(i), Event: e}
 	}
-	if err := st.Insert(ctx, batch); err != nil {
-		tb.Fatalf("insert: %v", err)
-	}
-	return dial(tb, addr, db)
+	return storeRows(tb, batch)
 }
 
 var (
