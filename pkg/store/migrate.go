@@ -256,8 +256,15 @@ func (s *Store) wants(m Migration, major int) bool {
 	return major >= m.MinMajor && (!m.Optional || s.cfg.SearchIndex)
 }
 
-// serverMajor returns the server's major version (18 for 18.16.1).
+// serverMajor returns the server's major version (18 for 18.16.1), asked
+// once per Store: readiness (MigrationsApplied, every probe) then judges by
+// the version Migrate applied migrations for, and a server upgraded under a
+// running process is taken into account when the process restarts and
+// migrates again.
 func (s *Store) serverMajor(ctx context.Context) (int, error) {
+	if m := s.major.Load(); m > 0 {
+		return int(m), nil
+	}
 	var v string
 	if err := s.conn.QueryRow(ctx, "SELECT version()").Scan(&v); err != nil {
 		return 0, fmt.Errorf("store: server version: %w", err)
@@ -267,6 +274,7 @@ func (s *Store) serverMajor(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: server version %q: %w", v, err)
 	}
+	s.major.Store(int32(n))
 	return n, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -80,6 +81,8 @@ type Store struct {
 	conn   driver.Conn
 	cfg    Config
 	logger *slog.Logger
+	// major caches the server's major version (0 until first asked).
+	major atomic.Int32
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
