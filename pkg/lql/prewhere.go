@@ -1,12 +1,38 @@
 package lql
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // SearchTextColumn is the logs table's column holding every text a bare
 // term searches — the text columns and the attribute values, joined by
 // newlines — with ASCII letters lowered (migration 4 in pkg/store). One
 // substring test on it rules a row out faster than a test per column.
 const SearchTextColumn = "search_text"
+
+// From returns the FROM and WHERE clauses that select the query's events of
+// tenant in [from, to) from the logs table, and their arguments in order:
+//
+//	FROM logs [PREWHERE <Prewhere>] WHERE tenant_id = ? AND <time range> AND (<SQL>)
+//
+// The tenant predicate is always there. Callers may append " AND ..."
+// conditions of their own, then GROUP BY, ORDER BY and so on.
+func (q *Query) From(tenant string, from, to time.Time) (string, []any) {
+	var c sqlCompiler
+	c.b.WriteString(" FROM logs")
+	if pre, args, ok := q.Prewhere(); ok {
+		c.b.WriteString(" PREWHERE " + pre)
+		c.args = append(c.args, args...)
+	}
+	// ts (seconds) prunes partitions and primary-key ranges; ts_ns is exact.
+	c.b.WriteString(" WHERE tenant_id = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns < ?")
+	c.args = append(c.args, tenant, from.Unix(), to.Unix(), from.UnixNano(), to.UnixNano())
+	where, args := q.SQL()
+	c.b.WriteString(" AND (" + where + ")")
+	c.args = append(c.args, args...)
+	return c.b.String(), c.args
+}
 
 // Prewhere returns a condition over SearchTextColumn that every row SQL
 // selects also meets, and its arguments, for a PREWHERE clause: ClickHouse

@@ -37,14 +37,10 @@ func (q *sqlBuilder) add(sql string, args ...any) {
 func (q *sqlBuilder) expr(e lql.Expr) { q.add(e.SQL, e.Args...) }
 
 // where writes FROM and WHERE: the tenant predicate and the window always,
-// then the query's search expression (every literal bound).
+// then the query's search expression (lql.Query.From: every literal bound).
 func (q *sqlBuilder) where(c *compiledRule, tenant string, start, end time.Time) {
-	q.add(" FROM logs WHERE tenant_id = ?", tenant)
-	// ts (seconds) prunes partitions and primary-key ranges; ts_ns is exact.
-	q.add(" AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns < ?",
-		start.Unix(), end.Unix(), start.UnixNano(), end.UnixNano())
-	w, args := c.q.SQL()
-	q.add(" AND ("+w+")", args...)
+	sql, args := c.q.From(tenant, start, end)
+	q.add(sql, args...)
 }
 
 // windowSQL selects the rule's groups (_g<i>), its aggregate (_a) and,

@@ -163,25 +163,10 @@ func (st *stmt) add(sql string, args ...any) {
 func (st *stmt) expr(e lql.Expr) { st.add(e.SQL, e.Args...) }
 
 // from writes FROM and WHERE: the tenant predicate and time range always,
-// as search does, then the query's expression.
+// as search does, then the query's expression (lql.Query.From).
 func (st *stmt) from(sc scope) {
-	st.fromLogs(sc.q, sc.tenant)
-	// ts (seconds) prunes partitions and primary-key ranges; ts_ns is exact.
-	st.add(" AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns < ?",
-		sc.from.Unix(), sc.to.Unix(), sc.from.UnixNano(), sc.to.UnixNano())
-	where, args := sc.q.SQL()
-	st.add(" AND ("+where+")", args...)
-}
-
-// fromLogs writes " FROM logs [PREWHERE ...] WHERE tenant_id = ?": the
-// query's search_text filter, when it has one, is read before any other
-// column (see lql.Query.Prewhere); the caller still ANDs q.SQL().
-func (st *stmt) fromLogs(q *lql.Query, tenant string) {
-	st.add(" FROM logs")
-	if pre, args, ok := q.Prewhere(); ok {
-		st.add(" PREWHERE "+pre, args...)
-	}
-	st.add(" WHERE tenant_id = ?", tenant)
+	sql, args := sc.q.From(sc.tenant, sc.from, sc.to)
+	st.add(sql, args...)
 }
 
 // layout is the shape of a result row: [_b], [_top],

@@ -116,16 +116,12 @@ func (s *Service) page(ctx context.Context, tenant string, from, to time.Time, a
 func (s *Service) positions(ctx context.Context, tenant string, from, to time.Time, after *cursor, q *lql.Query, n int) ([]cursor, error) {
 	st := &stmt{}
 	st.add("SELECT ts_ns, seq, idx")
-	st.fromLogs(q, tenant)
-	// ts (seconds) prunes partitions and primary-key ranges; ts_ns is exact.
-	st.add(" AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns < ?",
-		from.Unix(), to.Unix(), from.UnixNano(), to.UnixNano())
+	fromSQL, args := q.From(tenant, from, to)
+	st.add(fromSQL, args...)
 	if after != nil {
 		st.add(" AND (ts_ns < ? OR (ts_ns = ? AND (seq < ? OR (seq = ? AND idx < ?))))",
 			after.tsNs, after.tsNs, after.seq, after.seq, after.idx)
 	}
-	where, args := q.SQL()
-	st.add(" AND ("+where+")", args...)
 	st.add(" ORDER BY ts_ns DESC, seq DESC, idx DESC LIMIT " + strconv.Itoa(n))
 	rows, err := s.store.Query(ctx, st.b.String(), st.args...)
 	if err != nil {
