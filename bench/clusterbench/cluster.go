@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,7 +18,7 @@ import (
 )
 
 // cluster is a 3-node JetStream cluster, one child process per node (this
-// program re-executed with -node-config), so that a node can be SIGKILLed
+// program re-executed: natsembed.SpawnNode), so that a node can be SIGKILLed
 // (its sockets close at once) or SIGSTOPped (it hangs: peers only notice
 // through missed heartbeats).
 type cluster struct {
@@ -70,28 +67,13 @@ func startCluster(ctx context.Context, dir string) (*cluster, error) {
 
 // start runs node i and waits until it reports the cluster ready.
 func (c *cluster) start(i int) error {
-	cfg, _ := json.Marshal(c.cfgs[i])
-	self, err := os.Executable()
+	cmd, err := natsembed.SpawnNode(natsembed.NodeSpec{Config: c.cfgs[i], Peers: len(c.cfgs)})
 	if err != nil {
-		return err
-	}
-	cmd := exec.Command(self, "-node-config", string(cfg))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
 		return err
 	}
 	c.mu.Lock()
 	c.procs[i] = cmd
 	c.mu.Unlock()
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
-		return fmt.Errorf("nats node %d did not start: %q", i, line)
-	}
 	return nil
 }
 
@@ -159,28 +141,4 @@ func (c *cluster) stop() {
 			_ = p.Wait()
 		}
 	}
-}
-
-// runNode is the child process: one cluster node until SIGTERM. It prints
-// "ready" once it knows the meta leader and sees all three nodes.
-func runNode(config string) error {
-	var cfg natsembed.Config
-	if err := json.Unmarshal([]byte(config), &cfg); err != nil {
-		return err
-	}
-	s, err := natsembed.Start(cfg)
-	if err != nil {
-		return err
-	}
-	defer s.Shutdown()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := s.WaitCluster(ctx, 3); err != nil {
-		return err
-	}
-	fmt.Println("ready")
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	<-sigs
-	return nil
 }

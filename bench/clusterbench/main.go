@@ -42,6 +42,7 @@ import (
 
 	"github.com/sawmillhq/sawmill/bench/djangolog"
 	"github.com/sawmillhq/sawmill/pkg/chserver"
+	"github.com/sawmillhq/sawmill/pkg/natsembed"
 )
 
 type options struct {
@@ -56,6 +57,7 @@ type options struct {
 }
 
 func main() {
+	natsembed.RunNodeIfAsked() // the cluster's nodes are this program re-executed
 	var o options
 	flag.StringVar(&o.sawmill, "sawmill", "./bin/sawmill", "sawmill binary")
 	flag.IntVar(&o.edges, "edges", 1, "ingest processes (edge + writer each)")
@@ -65,15 +67,7 @@ func main() {
 	flag.DurationVar(&o.kill, "kill", 0, "kill the LOGS stream leader's NATS node this long into the run; 0: no kill")
 	flag.DurationVar(&o.down, "down", 2*time.Second, "how long the killed node stays down")
 	flag.BoolVar(&o.hang, "hang", false, "with -kill: SIGSTOP the node (it hangs, sockets open) instead of SIGKILL")
-	node := flag.String("node-config", "", "internal: run one NATS node with this natsembed.Config (JSON)")
 	flag.Parse()
-	if *node != "" {
-		if err := runNode(*node); err != nil {
-			fmt.Fprintln(os.Stderr, "clusterbench node:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "clusterbench:", err)
 		os.Exit(1)

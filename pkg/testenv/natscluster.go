@@ -1,87 +1,23 @@
 package testenv
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sawmillhq/sawmill/pkg/natsembed"
 )
 
-// natsClusterReadyTimeout bounds how long StartNATSCluster and Restart wait for
-// the nodes to elect a JetStream meta leader: NATS' election timeouts are
-// 4-9 s, and this machine is shared.
-const natsClusterReadyTimeout = 60 * time.Second
-
-// natsNodeEnv, when set in a test binary's environment, makes it run one
-// NATS cluster node (the JSON natsNodeSpec in the variable) instead of its
-// tests: see init below.
-const natsNodeEnv = "SAWMILL_TESTENV_NATS_NODE"
-
-// natsNodeSpec is what a node process needs: its natsembed configuration and
-// how many nodes it must see before it reports ready.
-type natsNodeSpec struct {
-	Port        int
-	StoreDir    string
-	ServerName  string
-	ClusterName string
-	ClusterPort int
-	Routes      []string
-	Peers       int
-}
-
-// init turns a test binary started by StartNATSCluster into a NATS node.
-// Nodes are processes of their own because an in-process server cannot
-// crash: natsembed's Shutdown (nats-server's) first hands the leaderships
-// it holds to other nodes, which hides exactly what a crash costs (the
-// others' election timeout). A node process prints "ready" once it knows
-// the meta leader and sees Peers nodes, then runs until it is killed or
-// gets SIGTERM.
-func init() {
-	spec := os.Getenv(natsNodeEnv)
-	if spec == "" {
-		return
-	}
-	if err := runNATSNode(spec); err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: nats node: %v\n", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
-
-func runNATSNode(spec string) error {
-	var n natsNodeSpec
-	if err := json.Unmarshal([]byte(spec), &n); err != nil {
-		return fmt.Errorf("decode %s: %w", natsNodeEnv, err)
-	}
-	s, err := natsembed.Start(natsembed.Config{Port: n.Port, StoreDir: n.StoreDir, ServerName: n.ServerName,
-		ClusterName: n.ClusterName, ClusterPort: n.ClusterPort, Routes: n.Routes})
-	if err != nil {
-		return err
-	}
-	defer s.Shutdown()
-	ctx, cancel := context.WithTimeout(context.Background(), natsClusterReadyTimeout)
-	defer cancel()
-	if err := s.WaitCluster(ctx, n.Peers); err != nil {
-		return err
-	}
-	fmt.Println("ready")
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	<-sigs
-	return nil
-}
+// init turns a test binary started by StartNATSCluster into a NATS node
+// (natsembed.RunNodeIfAsked). Nodes are processes of their own because an
+// in-process server cannot crash: natsembed's Shutdown (nats-server's)
+// first hands the leaderships it holds to other nodes, which hides exactly
+// what a crash costs (the others' election timeout).
+func init() { natsembed.RunNodeIfAsked() }
 
 // NATSCluster is a per-test JetStream cluster on 127.0.0.1: each node a
 // child process (the test binary itself, see init) with its own client
@@ -93,7 +29,7 @@ type NATSCluster struct {
 }
 
 type natsNode struct {
-	spec natsNodeSpec
+	spec natsembed.NodeSpec
 	cmd  *exec.Cmd // nil while killed
 }
 
@@ -116,15 +52,14 @@ func StartNATSCluster(tb testing.TB, n int) *NATSCluster {
 	c := &NATSCluster{}
 	tb.Cleanup(c.Stop)
 	for i := 0; i < n; i++ {
-		c.nodes = append(c.nodes, &natsNode{spec: natsNodeSpec{
+		c.nodes = append(c.nodes, &natsNode{spec: natsembed.NodeSpec{Config: natsembed.Config{
 			Port:        ports[i],
 			StoreDir:    filepath.Join(dir, fmt.Sprintf("n%d", i)),
 			ServerName:  fmt.Sprintf("n%d", i),
 			ClusterName: "sawmill-test",
 			ClusterPort: ports[n+i],
 			Routes:      routes,
-			Peers:       n,
-		}})
+		}, Peers: n}})
 	}
 	// The nodes start together: none is ready before a majority runs.
 	errs := make(chan error, n)
@@ -158,30 +93,9 @@ func natsFreePorts(tb testing.TB, k int) []int {
 
 // spawn starts nd's process and waits until it reports ready (or exits).
 func (c *NATSCluster) spawn(nd *natsNode) error {
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("test binary: %w", err)
-	}
-	spec, err := json.Marshal(nd.spec)
+	cmd, err := natsembed.SpawnNode(nd.spec)
 	if err != nil {
 		return err
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), natsNodeEnv+"="+string(spec))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("node %s: %w", nd.spec.ServerName, err)
-	}
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return fmt.Errorf("node %s did not become ready (see its error above)", nd.spec.ServerName)
 	}
 	c.mu.Lock()
 	nd.cmd = cmd
