@@ -40,13 +40,14 @@ func main() {
 	reuse := flag.Bool("reuse", false, "query the data a previous run left in -database instead of inserting")
 	runs := flag.Int("runs", 20, "runs of each query")
 	batch := flag.Int("batch", 200_000, "rows per insert")
+	noBlooms := flag.Bool("no-text-blooms", false, "search without narrowing by the text blooms (query.Config.DisableTextBlooms), to measure what they buy")
 	flag.Parse()
-	if err := run(*n, *addr, *dataDir, *db, *reuse, *runs, *batch); err != nil {
+	if err := run(*n, *addr, *dataDir, *db, *reuse, *runs, *batch, *noBlooms); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(n int, addr, dir, db string, reuse bool, runs, batch int) error {
+func run(n int, addr, dir, db string, reuse bool, runs, batch int, noBlooms bool) error {
 	ctx := context.Background()
 	if addr == "" {
 		if dir == "" {
@@ -81,7 +82,7 @@ func run(n int, addr, dir, db string, reuse bool, runs, batch int) error {
 	} else if requestIDs, err = sampleRequestIDs(ctx, st); err != nil {
 		return err
 	}
-	svc, callCtx, err := service(st)
+	svc, callCtx, err := service(st, query.Config{DisableTextBlooms: noBlooms})
 	if err != nil {
 		return err
 	}
@@ -161,7 +162,7 @@ func fill(ctx context.Context, st *store.Store, n int, from time.Time, batch int
 
 // service returns a query service over st and a context carrying an API
 // key of the measured tenant with the query scope.
-func service(st *store.Store) (*query.Service, context.Context, error) {
+func service(st *store.Store, cfg query.Config) (*query.Service, context.Context, error) {
 	table := auth.NewKeyTable()
 	id, secret, full := auth.NewKeySecret()
 	b, err := json.Marshal(auth.Key{ID: id, TenantID: "bench0", Scopes: []auth.Scope{auth.ScopeQuery}, Hash: auth.HashSecret(secret)})
@@ -171,7 +172,7 @@ func service(st *store.Store) (*query.Service, context.Context, error) {
 	if err := table.Apply(auth.KVKey("bench0", id), b, false); err != nil {
 		return nil, nil, err
 	}
-	svc := query.New(query.Config{}, slog.New(slog.DiscardHandler), &auth.Authenticator{Keys: table, MissWait: -1}, st)
+	svc := query.New(cfg, slog.New(slog.DiscardHandler), &auth.Authenticator{Keys: table, MissWait: -1}, st)
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+full))
 	return svc, ctx, nil
 }

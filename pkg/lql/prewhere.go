@@ -3,6 +3,8 @@ package lql
 import (
 	"strings"
 	"time"
+
+	"github.com/sawmillhq/sawmill/pkg/textbloom"
 )
 
 // SearchTextColumn is the logs table's column holding every text a bare
@@ -40,90 +42,105 @@ func (q *Query) From(tenant string, from, to time.Time) (string, []any) {
 // leaves. It is a filter, not the query: callers still AND SQL into WHERE,
 // so the rows selected are exactly SQL's. ok is false when no such
 // condition helps (no positive term, or only negated or exact-field ones).
+// It is TextCond written as LIKE tests.
 func (q *Query) Prewhere() (expr string, args []any, ok bool) {
-	if q.root == nil {
+	cond, ok := q.TextCond()
+	if !ok {
 		return "", nil, false
 	}
 	var c sqlCompiler
-	if !c.prewhere(q.root) {
-		return "", nil, false
-	}
+	c.like(cond)
 	return c.b.String(), c.args, true
 }
 
-// prewhere writes n's necessary condition over SearchTextColumn and
-// reports whether it has one; when it has none, it writes nothing.
-func (c *sqlCompiler) prewhere(n Node) bool {
+// TextCond returns the condition Prewhere tests, as needles the ASCII-
+// lowered search text of every row SQL selects holds: for Prewhere, and
+// for pkg/store's text blooms (Store.TextRanges). ok is false when there
+// is none.
+func (q *Query) TextCond() (textbloom.Cond, bool) {
+	if q.root == nil {
+		return textbloom.Cond{}, false
+	}
+	return textCond(q.root)
+}
+
+// textCond returns n's necessary condition on the search text, if it has
+// one.
+func textCond(n Node) (textbloom.Cond, bool) {
 	switch n := n.(type) {
 	case *Term:
-		return c.prewhereNeedle(newNeedle(n.Text))
+		return needleCond(newNeedle(n.Text))
 	case *Field:
 		if spec := lookupField(n.Name); spec.kind == textField {
-			return c.prewhereNeedle(newNeedle(n.Value))
+			return needleCond(newNeedle(n.Value))
 		}
-		return false
 	case *Wildcard:
-		return c.prewhereWildcard(n)
+		// Whatever text the wildcard matches (a column or an attribute
+		// value, all in the search text) holds every piece between the
+		// '*'s, case-sensitively or, when folded, up to ASCII case.
+		parts, _, fold := wildcardParts(n)
+		var all []textbloom.Cond
+		for _, part := range parts {
+			if c, ok := needleCond(needle{text: part, fold: fold, runes: foldRunes(fold, part)}); ok {
+				all = append(all, c)
+			}
+		}
+		return textbloom.Cond{All: all}, len(all) > 0
 	case *And:
 		// Any operand's condition is necessary; AND those there are.
-		var parts []sqlCompiler
+		var all []textbloom.Cond
 		for _, x := range n.Operands {
-			var p sqlCompiler
-			if p.prewhere(x) {
-				parts = append(parts, p)
+			if c, ok := textCond(x); ok {
+				all = append(all, c)
 			}
 		}
-		return c.join(parts, " AND ")
+		return textbloom.Cond{All: all}, len(all) > 0
 	case *Or:
 		// Necessary only when every operand has one.
-		parts := make([]sqlCompiler, 0, len(n.Operands))
+		anyOf := make([]textbloom.Cond, 0, len(n.Operands))
 		for _, x := range n.Operands {
-			var p sqlCompiler
-			if !p.prewhere(x) {
-				return false
+			c, ok := textCond(x)
+			if !ok {
+				return textbloom.Cond{}, false
 			}
-			parts = append(parts, p)
+			anyOf = append(anyOf, c)
 		}
-		return c.join(parts, " OR ")
+		return textbloom.Cond{Any: anyOf}, len(anyOf) > 0
 	}
-	return false // Not, and anything new: no condition
+	return textbloom.Cond{}, false // Not, and anything new: no condition
 }
 
-func (c *sqlCompiler) join(parts []sqlCompiler, sep string) bool {
-	if len(parts) == 0 {
-		return false
-	}
-	c.b.WriteByte('(')
-	for i := range parts {
-		if i > 0 {
-			c.b.WriteString(sep)
-		}
-		c.b.WriteString(parts[i].b.String())
-		c.args = append(c.args, parts[i].args...)
-	}
-	c.b.WriteByte(')')
-	return true
-}
-
-// prewhereNeedle writes a case-sensitive substring test of the needle,
-// ASCII-lowered, on SearchTextColumn. It is necessary for every needle
-// contains accepts except a case-insensitive non-ASCII one (ClickHouse's
-// lower leaves non-ASCII letters as they are, so "É" in a column would not
-// be found by "é" in the lowered text): those get no condition.
+// needleCond is the needle, ASCII-lowered, as a condition on the search
+// text. It is necessary for every needle contains accepts except a
+// case-insensitive non-ASCII one (ClickHouse's lower leaves non-ASCII
+// letters as they are, so "É" in a column would not be found by "é" in the
+// lowered text): those get none.
 //   - case-sensitive (position): the column holds the needle, so the
 //     lowered text holds the lowered needle, lowering acting on ASCII bytes
 //     alone and UTF-8's multi-byte sequences having no ASCII bytes;
 //   - ASCII case-insensitive (positionCaseInsensitive): equal up to ASCII
 //     case means equal once both are ASCII-lowered.
-func (c *sqlCompiler) prewhereNeedle(n needle) bool {
+func needleCond(n needle) (textbloom.Cond, bool) {
 	if n.fold && n.runes != nil || n.text == "" {
-		return false
+		return textbloom.Cond{}, false
 	}
-	// LIKE rather than position: an ngram bloom-filter index on the column
-	// (modern ClickHouse, pkg/store migration 5) serves LIKE.
-	c.b.WriteString(SearchTextColumn + " LIKE ?")
-	c.args = append(c.args, "%"+likeEscape(asciiLower(n.text))+"%")
-	return true
+	return textbloom.Cond{Needle: asciiLower(n.text)}, true
+}
+
+// like writes cond as LIKE tests on SearchTextColumn. LIKE rather than
+// position: an ngram bloom-filter index on the column (modern ClickHouse,
+// pkg/store migration 5) serves LIKE.
+func (c *sqlCompiler) like(cond textbloom.Cond) {
+	parts, sep := cond.All, " AND "
+	if cond.Any != nil {
+		parts, sep = cond.Any, " OR "
+	}
+	if parts == nil {
+		c.b.WriteString(SearchTextColumn + " LIKE ?")
+		c.args = append(c.args, "%"+likeEscape(cond.Needle)+"%")
+		return
+	}
+	parenList(c, parts, sep, c.like)
 }
 
 // likeEscape escapes LIKE's metacharacters so that s matches itself.
@@ -141,26 +158,8 @@ func likeEscape(s string) string {
 	return b.String()
 }
 
-// prewhereWildcard writes, for a wildcard, the AND of prewhereNeedle's
-// condition for each of its pieces between the '*'s: whatever text the
-// wildcard matches (a column or an attribute value, all in
-// SearchTextColumn) holds every piece, case-sensitively or, when folded,
-// up to ASCII case. A folded piece with non-ASCII letters gets no condition,
-// as in prewhereNeedle.
-func (c *sqlCompiler) prewhereWildcard(n *Wildcard) bool {
-	parts, _, fold := wildcardParts(n)
-	var conds []sqlCompiler
-	for _, part := range parts {
-		var p sqlCompiler
-		if p.prewhereNeedle(needle{text: part, fold: fold, runes: foldRunes(fold, part)}) {
-			conds = append(conds, p)
-		}
-	}
-	return c.join(conds, " AND ")
-}
-
 // foldRunes returns a non-nil slice when a folded text is not ASCII: all
-// prewhereNeedle reads of needle.runes.
+// needleCond reads of needle.runes.
 func foldRunes(fold bool, text string) []foldRune {
 	if fold && !isASCII(text) {
 		return []foldRune{}

@@ -1,6 +1,7 @@
 package lql
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"math"
@@ -8,15 +9,18 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sawmillhq/sawmill/pkg/event"
 	"github.com/sawmillhq/sawmill/pkg/store"
+	"github.com/sawmillhq/sawmill/pkg/testenv"
 )
 
 // propertyWords are the values random events and queries are built from:
@@ -400,4 +404,79 @@ func (m *modernScript) check(q *Query, tenant string, want []uint32) {
 	}
 	fmt.Fprintf(m, "SELECT throwIf(arraySort(groupArray(id)) != CAST([%s] AS Array(UInt32)), %s) FROM logs WHERE tenant_id = %s AND %s;\n",
 		strings.Join(ids, ","), sqlLiteral(m.tb, "case "+q.String()), sqlLiteral(m.tb, tenant), inline(m.tb, where, args))
+}
+
+// TestPropertyTextRangesKeepMatches: for the property test's random events
+// (event i at t0 + i seconds, stored 5 to a chunk) and random queries, every
+// event the matcher selects lies in a time range pkg/store's text blooms
+// narrow TextCond to: narrowing never loses a match, whatever the query's
+// ANDs, ORs, NOTs, wildcards, cases and scripts.
+func TestPropertyTextRangesKeepMatches(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(*propertySeed, 2027))
+	st, err := store.Open(ctx, store.Config{Addr: testenv.ClickHouse(t), Database: testenv.Database(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events := make([]event.Event, 300)
+	tenants := make([]string, len(events))
+	start := time.Unix(0, t0)
+	var batch []store.Row
+	for i := range events {
+		tenants[i] = pick(rng, []string{"acme", "acme", "globex"})
+		events[i] = randomEvent(rng)
+		events[i].Time = start.Add(time.Duration(i) * time.Second).UnixNano()
+		batch = append(batch, store.Row{Tenant: tenants[i], RetentionDays: 7, Seq: 1, Idx: uint32(i), Event: events[i]})
+		if len(batch) == 5 || i == len(events)-1 {
+			if err := st.Insert(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = nil
+		}
+	}
+	narrowed := 0
+	for range 300 {
+		text := randomNode(rng, 3).String()
+		q, err := Parse(text)
+		if err != nil {
+			t.Fatalf("generated query %q does not parse: %v", text, err)
+		}
+		cond, ok := q.TextCond()
+		if !ok {
+			continue
+		}
+		for _, tenant := range []string{"acme", "globex"} {
+			ranges, ok, err := st.TextRanges(ctx, tenant, start, start.Add(time.Hour), cond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				continue
+			}
+			excluded := false
+			for i := range events {
+				if tenants[i] != tenant {
+					continue
+				}
+				sec := events[i].Time / 1e9
+				in := slices.ContainsFunc(ranges, func(r store.TimeRange) bool { return r.From <= sec && sec <= r.To })
+				excluded = excluded || !in
+				if !in && q.Match(&events[i]) {
+					t.Fatalf("%s %q: event %d matches, but no range of %v holds its second %d (cond %+v)", tenant, text, i, ranges, sec, cond)
+				}
+			}
+			if excluded {
+				narrowed++
+			}
+		}
+	}
+	// Narrowing must rule some events out, or the property proves little.
+	if narrowed < 50 {
+		t.Fatalf("only %d (query, tenant) pairs ruled any event out", narrowed)
+	}
+	t.Logf("%d (query, tenant) pairs ruled some events out", narrowed)
 }

@@ -111,13 +111,16 @@ func (c *sqlCompiler) paren(n Node) {
 	}
 }
 
-func (c *sqlCompiler) list(ops []Node, sep string) {
+func (c *sqlCompiler) list(ops []Node, sep string) { parenList(c, ops, sep, c.paren) }
+
+// parenList writes items, each by write, separated by sep, in parentheses.
+func parenList[T any](c *sqlCompiler, items []T, sep string, write func(T)) {
 	c.b.WriteByte('(')
-	for i, x := range ops {
+	for i, x := range items {
 		if i > 0 {
 			c.b.WriteString(sep)
 		}
-		c.paren(x)
+		write(x)
 	}
 	c.b.WriteByte(')')
 }

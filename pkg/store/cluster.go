@@ -9,6 +9,8 @@ package store
 //	usage_hourly_local  ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/<db>/usage_hourly', '{replica}')
 //	usage_hourly        Distributed(<cluster>, <db>, usage_hourly_local, cityHash64(tenant_id))
 //	usage_hourly_mv     logs_local → usage_hourly_local
+//	text_blooms_local   ReplicatedMergeTree('/clickhouse/tables/{shard}/<db>/text_blooms', '{replica}')
+//	text_blooms         Distributed(<cluster>, <db>, text_blooms_local, cityHash64(tenant_id))
 //	schema_migrations   ReplicatedReplacingMergeTree, one copy on every server of the cluster
 //
 // Columns, partitioning and order are those of the single-node tables: the
@@ -84,6 +86,16 @@ var clusterMigrations = map[uint32][]clusterStmt{
 	5: {
 		// Modern servers only (MinMajor); indexes live on the local table.
 		{SQL: mustReplace(Migrations[4].SQL, "ALTER TABLE logs ADD", "ALTER TABLE $DB.logs_local ON CLUSTER $CLUSTER ADD")},
+	},
+	6: {
+		{SQL: replicatedCreate(Migrations[5].SQL, "text_blooms", "MergeTree")},
+		{SQL: distributedCreate("text_blooms")},
+	},
+	7: {
+		// Through the Distributed tables: each tenant's rows and blooms
+		// are on the same shard.
+		{SQL: mustReplace(mustReplace(Migrations[6].SQL, "INSERT INTO text_blooms", "INSERT INTO $DB.text_blooms"),
+			"FROM logs\n", "FROM $DB.logs\n")},
 	},
 }
 
@@ -212,6 +224,14 @@ func (s *Store) logsData() string {
 		return "logs"
 	}
 	return "logs_local"
+}
+
+// bloomsData is logsData for text_blooms.
+func (s *Store) bloomsData() string {
+	if s.cfg.Cluster == "" {
+		return "text_blooms"
+	}
+	return "text_blooms_local"
 }
 
 // writeContext adds the writer's insert settings in cluster mode:

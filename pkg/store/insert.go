@@ -42,7 +42,8 @@ var insertColumns = []string{
 
 var insertSQL = "INSERT INTO logs (" + strings.Join(insertColumns, ", ") + ")"
 
-// Insert stores rows in one INSERT (one block on the wire), so call it with
+// Insert stores rows in one INSERT (one block on the wire), after their
+// text blooms in another (blooms.go), so call it with
 // large batches, never a row at a time. Zero rows is a no-op. Every row's
 // Time must fall in ClickHouse's DateTime range (1970 to 2106); otherwise
 // nothing is stored and an error names the row. Insert does not deduplicate:
@@ -53,6 +54,10 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	}
 	cols, err := newColumns(rows)
 	if err != nil {
+		return err
+	}
+	// Blooms first: rows are never stored without theirs (blooms.go).
+	if err := s.insertBlooms(ctx, rows); err != nil {
 		return err
 	}
 	batch, err := s.conn.PrepareBatch(s.writeContext(ctx), insertSQL)

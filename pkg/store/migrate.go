@@ -47,6 +47,11 @@ var Migrations = []Migration{
 		// nanoseconds. Attributes are parallel key/value arrays, strings and
 		// numbers apart. (seq, idx) identify the JetStream message and the
 		// row's position in it: the writer's exactly-once key.
+		// Granules of 1024 rows, not 8192: a search narrowed by the text
+		// blooms, and a page of scattered hits, read whole granules around
+		// each row they want (bench/querybench: the rare-term positions
+		// query 100 -> 40 ms; scans unchanged). Tables created before
+		// this setting keep 8192: slower there, nothing else.
 		SQL: `CREATE TABLE IF NOT EXISTS logs (
     tenant_id String,
     ts DateTime('UTC'),
@@ -75,7 +80,8 @@ var Migrations = []Migration{
     idx UInt32
 ) ENGINE = MergeTree()
 PARTITION BY (retention_days, toDate(ts))
-ORDER BY (tenant_id, ts, ts_ns)`,
+ORDER BY (tenant_id, ts, ts_ns)
+SETTINGS index_granularity = 1024`,
 	},
 	{
 		Version: 2,
@@ -136,6 +142,40 @@ GROUP BY tenant_id, hour`,
 		SQL:      "ALTER TABLE logs ADD INDEX IF NOT EXISTS search_text_ngram " + SearchTextColumn + " TYPE ngrambf_v1(3, 32768, 2, 0) GRANULARITY 1",
 		MinMajor: 20,
 		Optional: true,
+	},
+	{
+		Version: 6,
+		Name:    "create text_blooms",
+		// A bloom filter of the 3-grams of the search text of each chunk of
+		// up to 1024 rows of a tenant that Insert stores, with the chunk's
+		// time range (blooms.go, pkg/textbloom): the skipping index for
+		// servers without one. Partitioned like logs, by the day of the
+		// chunk's newest row, so a bloom outlives none of its rows' days
+		// and goes with the last (DropLogPartition drops both). Small
+		// granules: a row holds up to 4 KiB.
+		SQL: `CREATE TABLE IF NOT EXISTS text_blooms (
+    tenant_id String,
+    retention_days UInt16,
+    min_ts DateTime('UTC'),
+    max_ts DateTime('UTC'),
+    rows UInt32,
+    bloom String
+) ENGINE = MergeTree()
+PARTITION BY (retention_days, toDate(max_ts))
+ORDER BY (tenant_id, max_ts)
+SETTINGS index_granularity = 256`,
+	},
+	{
+		Version: 7,
+		Name:    "cover earlier rows in text_blooms",
+		// Rows stored before text_blooms existed have no bloom: an empty
+		// one, which stands for "any text", per tenant, retention class and
+		// day covers them. Harmless to run twice, or over rows that have
+		// blooms (their days are then scanned whole).
+		SQL: `INSERT INTO text_blooms (tenant_id, retention_days, min_ts, max_ts, rows, bloom)
+SELECT tenant_id, retention_days, min(ts), max(ts), toUInt32(count()), ''
+FROM logs
+GROUP BY tenant_id, retention_days, toDate(ts)`,
 	},
 }
 

@@ -72,7 +72,8 @@ WHERE database = ? AND table = ? AND active`, s.cfg.Database, s.logsData())
 }
 
 // DropLogPartition drops one whole partition of the logs table: every row
-// of that retention class and day goes at once, without a mutation. In
+// of that retention class and day goes at once, without a mutation, with
+// the text blooms of that day. In
 // cluster mode it drops it from logs_local ON CLUSTER: on every shard (one
 // replica per shard runs it; replication takes it to the others, and to a
 // replica that is down when it comes back — the statement then fails after
@@ -80,7 +81,11 @@ WHERE database = ? AND table = ? AND active`, s.cfg.Database, s.logsData())
 // partition that does not exist is not an error.
 func (s *Store) DropLogPartition(ctx context.Context, p Partition) error {
 	// DROP PARTITION takes no bound parameters; p.String() holds only
-	// formatted numbers.
+	// formatted numbers. The blooms of the day first: a failure in between
+	// leaves rows without blooms otherwise (blooms.go).
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+s.bloomsData()+s.onCluster()+" DROP PARTITION "+p.String()); err != nil {
+		return fmt.Errorf("store: drop text_blooms partition %s: %w", p, err)
+	}
 	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+s.logsData()+s.onCluster()+" DROP PARTITION "+p.String()); err != nil {
 		return fmt.Errorf("store: drop partition %s: %w", p, err)
 	}
@@ -90,12 +95,16 @@ func (s *Store) DropLogPartition(ctx context.Context, p Partition) error {
 // DeleteTenantLogs starts the deletion of every row of a tenant from logs
 // (ALTER TABLE ... DELETE, a mutation: asynchronous, rewriting the parts
 // that hold the tenant's rows; in cluster mode on logs_local ON CLUSTER, so
-// on every shard, replicated to every replica). Usage in usage_hourly is
-// kept: it is the billing record. Watch completion with TenantDeletePending
+// on every shard, replicated to every replica); its text blooms too. Usage
+// in usage_hourly is kept: it is the billing record. Watch completion with
+// TenantDeletePending
 // (in cluster mode: of one replica per shard) and TenantRows.
 func (s *Store) DeleteTenantLogs(ctx context.Context, tenantID string) error {
 	if tenantID == "" {
 		return fmt.Errorf("store: delete tenant logs: empty tenant id")
+	}
+	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+s.bloomsData()+s.onCluster()+" DELETE WHERE tenant_id = ?", tenantID); err != nil {
+		return fmt.Errorf("store: delete tenant blooms: %w", err)
 	}
 	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+s.logsData()+s.onCluster()+" DELETE WHERE tenant_id = ?", tenantID); err != nil {
 		return fmt.Errorf("store: delete tenant logs: %w", err)

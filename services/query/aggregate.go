@@ -136,6 +136,8 @@ type scope struct {
 	tenant   string
 	from, to time.Time
 	q        *lql.Query
+	// narrow, if set, is Service.narrow's condition on ts.
+	narrow string
 }
 
 // stmt is a statement under construction: SQL and its `?` arguments, kept
@@ -167,6 +169,9 @@ func (st *stmt) expr(e lql.Expr) { st.add(e.SQL, e.Args...) }
 func (st *stmt) from(sc scope) {
 	sql, args := sc.q.From(sc.tenant, sc.from, sc.to)
 	st.add(sql, args...)
+	if sc.narrow != "" {
+		st.add(" AND (" + sc.narrow + ")")
+	}
 }
 
 // layout is the shape of a result row: [_b], [_top],
@@ -312,6 +317,9 @@ func (s *Service) analyse(ctx context.Context, sc scope, a *lql.Analysis, limit 
 	}
 	limit, err := pageLimit(limit, def, most, " groups")
 	if err != nil {
+		return nil, err
+	}
+	if sc.narrow, err = s.narrow(ctx, sc.tenant, sc.from, sc.to, sc.q); err != nil {
 		return nil, err
 	}
 	if a.Interval > 0 {

@@ -25,6 +25,10 @@ type Config struct {
 	// DefaultLimit and MaxLimit bound the events per page. 0 → 100 and 1000.
 	DefaultLimit int
 	MaxLimit     int
+	// DisableTextBlooms makes searches scan their whole time range instead
+	// of first narrowing it by the text blooms (pkg/store TextRanges): for
+	// measuring what the blooms buy. False: narrow.
+	DisableTextBlooms bool
 }
 
 // RegisterFlags registers the role's flags under "query.".
@@ -32,6 +36,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.MaxRange, "query.max-range", 31*24*time.Hour, "longest time range of one search")
 	fs.IntVar(&c.DefaultLimit, "query.default-limit", 100, "events per page when the request sets no limit")
 	fs.IntVar(&c.MaxLimit, "query.max-limit", 1000, "most events per page")
+	fs.BoolVar(&c.DisableTextBlooms, "query.disable-text-blooms", false, "scan whole time ranges instead of narrowing text searches by the text blooms")
 }
 
 func (c *Config) defaults() {

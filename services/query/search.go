@@ -90,16 +90,22 @@ func (s *Service) page(ctx context.Context, tenant string, from, to time.Time, a
 	if after != nil && after.tsNs < end.UnixNano() {
 		end = time.Unix(0, after.tsNs+1)
 	}
+	narrow, err := s.narrow(ctx, tenant, from, end, q)
+	if err != nil || narrow == "0" {
+		return nil, false, err
+	}
 	var pos []cursor
-	if split := end.Add(-firstWindow); end.Sub(from) > 2*firstWindow {
-		newer, err := s.positions(ctx, tenant, split, end, after, q, limit+1)
+	// Narrowed, the range is read in one go: the newest window would only
+	// add a statement.
+	if split := end.Add(-firstWindow); narrow == "" && end.Sub(from) > 2*firstWindow {
+		newer, err := s.positions(ctx, tenant, split, end, after, q, narrow, limit+1)
 		if err != nil {
 			return nil, false, err
 		}
 		pos, end = newer, split
 	}
 	if len(pos) < limit+1 {
-		older, err := s.positions(ctx, tenant, from, end, after, q, limit+1-len(pos))
+		older, err := s.positions(ctx, tenant, from, end, after, q, narrow, limit+1-len(pos))
 		if err != nil {
 			return nil, false, err
 		}
@@ -112,12 +118,16 @@ func (s *Service) page(ctx context.Context, tenant string, from, to time.Time, a
 }
 
 // positions returns the positions of the newest n matching rows in [from,
-// to) (after the cursor, if any), newest first.
-func (s *Service) positions(ctx context.Context, tenant string, from, to time.Time, after *cursor, q *lql.Query, n int) ([]cursor, error) {
+// to) (after the cursor, if any), newest first; narrow is Service.narrow's
+// condition, if any.
+func (s *Service) positions(ctx context.Context, tenant string, from, to time.Time, after *cursor, q *lql.Query, narrow string, n int) ([]cursor, error) {
 	st := &stmt{}
 	st.add("SELECT ts_ns, seq, idx")
 	fromSQL, args := q.From(tenant, from, to)
 	st.add(fromSQL, args...)
+	if narrow != "" {
+		st.add(" AND (" + narrow + ")")
+	}
 	if after != nil {
 		st.add(" AND (ts_ns < ? OR (ts_ns = ? AND (seq < ? OR (seq = ? AND idx < ?))))",
 			after.tsNs, after.tsNs, after.seq, after.seq, after.idx)
@@ -150,19 +160,24 @@ func (s *Service) rowsAt(ctx context.Context, tenant string, pos []cursor) ([]st
 	if len(pos) == 0 {
 		return nil, nil
 	}
-	lo, hi := pos[0].tsNs, pos[0].tsNs
 	var set strings.Builder
+	seconds := map[int64]bool{}
+	var ranges []store.TimeRange
 	for i, c := range pos {
-		lo, hi = min(lo, c.tsNs), max(hi, c.tsNs)
 		if i > 0 {
 			set.WriteString(", ")
 		}
 		fmt.Fprintf(&set, "(%d, %d, %d)", c.tsNs, c.seq, c.idx)
+		if sec := time.Unix(0, c.tsNs).Unix(); !seconds[sec] {
+			seconds[sec] = true
+			ranges = append(ranges, store.TimeRange{From: sec, To: sec})
+		}
 	}
+	// The rows' seconds, not the range from the oldest to the newest: a
+	// page of rare hits spread over a day reads their granules only.
 	st := &stmt{}
 	st.add("SELECT "+store.EventColumns+" FROM logs WHERE tenant_id = ?", tenant)
-	st.add(" AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns <= ?",
-		time.Unix(0, lo).Unix(), time.Unix(0, hi).Unix(), lo, hi)
+	st.add(" AND " + store.RangesSQL(ranges))
 	st.add(" AND (ts_ns, seq, idx) IN (" + set.String() + ")")
 	evs, err := s.events(ctx, st, len(pos)+1)
 	if err != nil {
