@@ -40,12 +40,11 @@ type Config struct {
 	// (replicated tables sharded by tenant, migrations ON CLUSTER); "" →
 	// a single server.
 	ClickHouseCluster string
+	// ClickHouseCompression is store.Config.Compression.
+	ClickHouseCompression string
 	// ClickHouseUsername and ClickHousePassword authenticate to ClickHouse.
 	ClickHouseUsername, ClickHousePassword string
-	// ClickHouseSearchIndex adds the optional ngram index on search_text
-	// (servers ≥ 20; see pkg/store migration 5).
-	ClickHouseSearchIndex bool
-	ClickHousePort        int
+	ClickHousePort                         int
 
 	// JWTKey signs session tokens; every role must share it. "" → read
 	// JWTKeyFile, which dev creates when missing.
@@ -93,11 +92,11 @@ func parseConfig(role string, args []string, lookup func(string) (string, bool))
 	fs.IntVar(&c.NATSPort, "nats.port", 4222, "port of the embedded NATS server (dev)")
 	fs.IntVar(&c.NATSReplicas, "nats.replicas", 1, "replicas of the JetStream streams and KV buckets (3 on a cluster)")
 	fs.StringVar(&c.ClickHouseAddr, "clickhouse.addr", "", "ClickHouse native-protocol address host:port, or comma-separated replicas (first live one used); empty in dev: start a private server")
+	fs.StringVar(&c.ClickHouseCompression, "clickhouse.compression", "", "compression of blocks on the wire, lz4 or none; empty: none when every -clickhouse.addr is a loopback address, else lz4")
 	fs.StringVar(&c.ClickHouseCluster, "clickhouse.cluster", "", "ClickHouse cluster name in remote_servers: replicated tables sharded by tenant, created ON CLUSTER; empty: single node")
 	fs.StringVar(&c.ClickHouseDatabase, "clickhouse.database", "sawmill", "ClickHouse database")
 	fs.StringVar(&c.ClickHouseUsername, "clickhouse.username", "default", "ClickHouse user")
 	fs.StringVar(&c.ClickHousePassword, "clickhouse.password", "", "ClickHouse password (prefer SAWMILL_CLICKHOUSE_PASSWORD from a secret)")
-	fs.BoolVar(&c.ClickHouseSearchIndex, "clickhouse.search-index", false, "add an ngram bloom-filter index on search_text (ClickHouse >= 20): can speed rare-term search on large tables, slows inserts")
 	fs.IntVar(&c.ClickHousePort, "clickhouse.port", 19000, "native port of the private ClickHouse server (dev)")
 	fs.StringVar(&c.JWTKey, "auth.jwt-key", "", "session signing key (at least 32 bytes), shared by every role")
 	fs.StringVar(&c.JWTKeyFile, "auth.jwt-key-file", "", "file holding the session signing key; empty: <data-dir>/jwt.key")

@@ -253,7 +253,7 @@ func (st *Stack) startDeps(ctx context.Context, dev bool) error {
 		chAddr = ch.Addr()
 	}
 	s, err := store.Open(ctx, store.Config{Addr: chAddr, Database: cfg.ClickHouseDatabase,
-		Username: cfg.ClickHouseUsername, Password: cfg.ClickHousePassword, Cluster: cfg.ClickHouseCluster, SearchIndex: cfg.ClickHouseSearchIndex, Logger: st.log.With("component", "store")})
+		Username: cfg.ClickHouseUsername, Password: cfg.ClickHousePassword, Cluster: cfg.ClickHouseCluster, Compression: cfg.ClickHouseCompression, Logger: st.log.With("component", "store")})
 	if err != nil {
 		return err
 	}

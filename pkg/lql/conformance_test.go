@@ -504,8 +504,7 @@ func selectIDs(tb testing.TB, conn driver.Conn, tenant string, q *Query) []uint3
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// As the query service runs it (From, with the search_text PREWHERE when
-	// there is one, which must not lose a row SQL selects); every row is at t0.
+	// As the query service runs it (From); every row is at t0.
 	from, args := q.From(tenant, time.Unix(0, t0), time.Unix(0, t0).Add(time.Second))
 	stmt := "SELECT idx" + from + " ORDER BY idx"
 	rs, err := conn.Query(ctx, stmt, args...)

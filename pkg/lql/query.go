@@ -2,6 +2,7 @@ package lql
 
 import (
 	"strings"
+	"time"
 
 	"github.com/sawmillhq/sawmill/pkg/event"
 )
@@ -111,16 +112,13 @@ func (c *sqlCompiler) paren(n Node) {
 	}
 }
 
-func (c *sqlCompiler) list(ops []Node, sep string) { parenList(c, ops, sep, c.paren) }
-
-// parenList writes items, each by write, separated by sep, in parentheses.
-func parenList[T any](c *sqlCompiler, items []T, sep string, write func(T)) {
+func (c *sqlCompiler) list(ops []Node, sep string) {
 	c.b.WriteByte('(')
-	for i, x := range items {
+	for i, x := range ops {
 		if i > 0 {
 			c.b.WriteString(sep)
 		}
-		write(x)
+		c.paren(x)
 	}
 	c.b.WriteByte(')')
 }
@@ -247,4 +245,23 @@ func severityRange(op, name string) (lo, hi int32) {
 		return 1, base + 3
 	}
 	return base, base + 3
+}
+
+// From returns the FROM and WHERE clauses that select the query's events of
+// tenant in [from, to) from the logs table, and their arguments in order:
+//
+//	FROM logs WHERE tenant_id = ? AND <time range> AND (<SQL>)
+//
+// The tenant predicate is always there. Callers may append " AND ..."
+// conditions of their own (the text blooms' narrowing, a cursor), then
+// GROUP BY, ORDER BY and so on.
+func (q *Query) From(tenant string, from, to time.Time) (string, []any) {
+	var c sqlCompiler
+	// ts (seconds) prunes partitions and primary-key ranges; ts_ns is exact.
+	c.b.WriteString(" FROM logs WHERE tenant_id = ? AND ts >= toDateTime(?) AND ts <= toDateTime(?) AND ts_ns >= ? AND ts_ns < ?")
+	c.args = append(c.args, tenant, from.Unix(), to.Unix(), from.UnixNano(), to.UnixNano())
+	where, args := q.SQL()
+	c.b.WriteString(" AND (" + where + ")")
+	c.args = append(c.args, args...)
+	return c.b.String(), c.args
 }

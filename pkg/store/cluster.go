@@ -84,7 +84,7 @@ var clusterMigrations = map[uint32][]clusterStmt{
 			SearchTextColumn+" String ALIAS "+SearchTextExpr)},
 	},
 	5: {
-		// Modern servers only (MinMajor); indexes live on the local table.
+		// Retired; indexes lived on the local table.
 		{SQL: mustReplace(Migrations[4].SQL, "ALTER TABLE logs ADD", "ALTER TABLE $DB.logs_local ON CLUSTER $CLUSTER ADD")},
 	},
 	6: {
@@ -96,6 +96,16 @@ var clusterMigrations = map[uint32][]clusterStmt{
 		// are on the same shard.
 		{SQL: mustReplace(mustReplace(Migrations[6].SQL, "INSERT INTO text_blooms", "INSERT INTO $DB.text_blooms"),
 			"FROM logs\n", "FROM $DB.logs\n")},
+	},
+	8: {
+		{SQL: mustReplace(Migrations[7].SQL, "ALTER TABLE logs DROP", "ALTER TABLE $DB.logs_local ON CLUSTER $CLUSTER DROP")},
+	},
+	9: {
+		// The Distributed logs has had it as an ALIAS since 4.
+		{
+			SQL:  mustReplace(Migrations[8].SQL, "ALTER TABLE logs MODIFY", "ALTER TABLE $DB.logs_local ON CLUSTER $CLUSTER MODIFY"),
+			Done: mustReplace(Migrations[8].Done, "table = 'logs'", "table = 'logs_local'"),
+		},
 	},
 }
 

@@ -24,9 +24,10 @@ type Migration struct {
 	// On an older server the migration is neither run nor recorded, so it
 	// runs once the server is upgraded; it does not count as missing.
 	MinMajor int
-	// Optional migrations run only when the Config enables them (see
-	// Store.wants); until then they do not count as missing.
-	Optional bool
+	// Retired migrations are no longer applied, nor counted missing: they
+	// stay in the list so that versions keep their meaning, and a later
+	// migration undoes them where they ran.
+	Retired bool
 }
 
 // Migrations is the schema, oldest first, versions strictly increasing.
@@ -119,10 +120,10 @@ GROUP BY tenant_id, hour`,
 		Name:    "logs search_text",
 		// Every text a bare search term looks in (the text columns and the
 		// attribute values; pkg/lql textColumns), one per line, ASCII
-		// letters lowered: lql's PREWHERE tests this one column before the
-		// exact per-column predicate reads the others (pkg/lql Prewhere).
-		// Computed by the server on insert; for parts written before this
-		// migration, computed when read.
+		// letters lowered, for a PREWHERE that tested this one column
+		// first. Made an ALIAS by migration 9: the text blooms narrow
+		// searches instead, and storing it cost a third of ClickHouse's
+		// insert CPU and 65% more disk.
 		SQL: "ALTER TABLE logs ADD COLUMN " + SearchTextColumn + " String MATERIALIZED " + SearchTextExpr,
 		Done: "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'logs' AND name = '" +
 			SearchTextColumn + "'",
@@ -130,18 +131,14 @@ GROUP BY tenant_id, hour`,
 	{
 		Version: 5,
 		Name:    "search_text ngram index",
-		// On servers with skipping indexes (GA since 20.x), when
-		// Config.SearchIndex asks for it: a bloom filter of the 3-grams of
-		// each granule's search_text (32 KiB per granule of 8192 rows), which
-		// lets the PREWHERE's LIKE '%term%' skip the granules that cannot
-		// hold the term. Parts written before it get the index as they
-		// merge. Measured on chDB 26.7 with 3M rows (bench/chmodern/run.sh):
-		// the rare-term search took 43 ms without it and 52 ms with it (the
-		// PREWHERE scan is already fast there), inserts 3x as long — hence
-		// optional and off by default; worth trying on large tables.
+		// Retired: an ngrambf_v1 index on search_text for the PREWHERE's
+		// LIKE, on servers with skipping indexes when a flag asked for it.
+		// It bought nothing measurable on chDB 26.7 (43 vs 52 ms for a rare
+		// term over 3M rows) and made inserts 3x as long; the text blooms
+		// (6) serve every release. Migration 8 drops it where it ran.
 		SQL:      "ALTER TABLE logs ADD INDEX IF NOT EXISTS search_text_ngram " + SearchTextColumn + " TYPE ngrambf_v1(3, 32768, 2, 0) GRANULARITY 1",
 		MinMajor: 20,
-		Optional: true,
+		Retired:  true,
 	},
 	{
 		Version: 6,
@@ -177,9 +174,28 @@ SELECT tenant_id, retention_days, min(ts), max(ts), toUInt32(count()), ''
 FROM logs
 GROUP BY tenant_id, retention_days, toDate(ts)`,
 	},
+	{
+		Version: 8,
+		Name:    "drop the search_text ngram index",
+		// Where retired migration 5 ran; a no-op elsewhere. Before 9, which
+		// the index would block.
+		SQL:      "ALTER TABLE logs DROP INDEX IF EXISTS search_text_ngram",
+		MinMajor: 20,
+	},
+	{
+		Version: 9,
+		Name:    "search_text as an ALIAS",
+		// Computed when read, no longer stored on insert (see 4). A change
+		// of metadata: parts keep their search_text files until merged.
+		SQL: "ALTER TABLE logs MODIFY COLUMN " + SearchTextColumn + " String ALIAS " + SearchTextExpr,
+		Done: "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'logs' AND name = '" +
+			SearchTextColumn + "' AND default_kind = 'ALIAS'",
+	},
 }
 
-// SearchTextColumn and SearchTextExpr define logs.search_text (migration 4).
+// SearchTextColumn and SearchTextExpr define logs.search_text (migrations
+// 4 and 9): the text the blooms are built from (writeSearchText writes the
+// same bytes), an ALIAS for reading it back.
 const (
 	SearchTextColumn = "search_text"
 	SearchTextExpr   = `lower(concat(message, '\n', level, '\n', service, '\n', environment, '\n', host, '\n', logger, '\n', ` +
@@ -293,7 +309,7 @@ func (s *Store) MigrationsApplied(ctx context.Context) (bool, error) {
 
 // wants reports whether m applies to this server and configuration.
 func (s *Store) wants(m Migration, major int) bool {
-	return major >= m.MinMajor && (!m.Optional || s.cfg.SearchIndex)
+	return !m.Retired && major >= m.MinMajor
 }
 
 // serverMajor returns the server's major version (18 for 18.16.1), asked

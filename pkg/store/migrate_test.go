@@ -92,7 +92,7 @@ func TestLogsSchema(t *testing.T) {
 		"logger String, trace_id String, span_id String, request_id String, attr_keys Array(String), " +
 		"attr_values Array(String), num_keys Array(String), num_values Array(Float64), exc_type String, " +
 		"exc_message String, exc_stack String, size_bytes UInt32, seq UInt64, idx UInt32, " +
-		"search_text String MATERIALIZED"
+		"search_text String ALIAS"
 	if strings.Join(got, ", ") != want {
 		t.Fatalf("logs columns:\n got %s\nwant %s", strings.Join(got, ", "), want)
 	}
@@ -138,6 +138,38 @@ func TestOpenErrors(t *testing.T) {
 	}
 	f("no addr", Config{}, "Addr is required")
 	f("bad database", Config{Addr: "127.0.0.1:1", Database: "x; DROP DATABASE y"}, "invalid database name")
+	f("bad compression", Config{Addr: "127.0.0.1:1", Compression: "zstd"}, "want lz4 or none")
+}
+
+func TestAllLoopback(t *testing.T) {
+	for list, want := range map[string]bool{
+		"127.0.0.1:9000":                    true,
+		"localhost:9000, [::1]:9000":        true,
+		"127.0.0.1:9000,ch2:9000":           false,
+		"10.0.0.5:9000":                     false,
+		"clickhouse.svc.cluster.local:9000": false,
+		"":                                  false,
+	} {
+		if got := allLoopback(list); got != want {
+			t.Errorf("allLoopback(%q) = %v, want %v", list, got, want)
+		}
+	}
+}
+
+// TestUncompressedRoundTrip: the "none" wire compression stores and reads
+// back like LZ4 (the default on the loopback test server).
+func TestUncompressedRoundTrip(t *testing.T) {
+	for _, c := range []string{"none", "lz4"} {
+		s := openStore(t, Config{Compression: c})
+		if err := s.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		rows := realisticRows(1, "acme", 1, 500, 50)
+		insert(t, s, rows)
+		if got := readAll(t, s, "acme"); len(got) != len(rows) || got[0].Message == "" {
+			t.Fatalf("%s: read %d rows back, stored %d", c, len(got), len(rows))
+		}
+	}
 }
 
 func TestOpenCreatesDatabase(t *testing.T) {
@@ -188,25 +220,22 @@ func waitFor(tb testing.TB, cond func() bool) {
 
 func TestMigrationWanted(t *testing.T) {
 	s := &Store{}
-	opt := Migration{Version: 9, MinMajor: 20, Optional: true}
+	retired := Migration{Version: 9, MinMajor: 20, Retired: true}
 	plain := Migration{Version: 1}
 	modern := Migration{Version: 2, MinMajor: 20}
 	for _, c := range []struct {
-		m      Migration
-		major  int
-		search bool
-		want   bool
+		m     Migration
+		major int
+		want  bool
 	}{
-		{plain, 18, false, true},
-		{modern, 18, false, false},
-		{modern, 26, false, true},
-		{opt, 26, false, false},
-		{opt, 26, true, true},
-		{opt, 18, true, false},
+		{plain, 18, true},
+		{modern, 18, false},
+		{modern, 26, true},
+		{retired, 26, false},
+		{retired, 18, false},
 	} {
-		s.cfg.SearchIndex = c.search
 		if got := s.wants(c.m, c.major); got != c.want {
-			t.Errorf("wants(%+v, %d) with SearchIndex %v = %v", c.m, c.major, c.search, got)
+			t.Errorf("wants(%+v, %d) = %v", c.m, c.major, got)
 		}
 	}
 }

@@ -57,11 +57,8 @@ func (b *Builder) Write(s string) {
 	// otherwise make the compiler reload and store them every byte.
 	gram, n, bits, mask := b.gram, b.n, b.bits, b.mask
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c-'A' < 26 {
-			c += 'a' - 'A'
-		}
-		gram = (gram<<8 | uint32(c)) & 0xFFFFFF
+		// A table, not a branch: mixed case mispredicts.
+		gram = (gram<<8 | uint32(lower[s[i]])) & 0xFFFFFF
 		if n < 2 {
 			n++
 			continue
@@ -71,6 +68,18 @@ func (b *Builder) Write(s string) {
 	}
 	b.gram, b.n = gram, n
 }
+
+// lower maps a byte to itself with ASCII letters lowered, as ClickHouse's
+// lower() does.
+var lower = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if 'A' <= i && i <= 'Z' {
+			t[i] += 'a' - 'A'
+		}
+	}
+	return t
+}()
 
 // EndRow ends a row: the next Write starts a new text.
 func (b *Builder) EndRow() { b.gram, b.n = 0, 0 }

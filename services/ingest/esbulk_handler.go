@@ -133,7 +133,7 @@ func (e *Edge) esBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, tooLarge(e.cfg.MaxRequestBytes)
 	}
 	body, err := native.Decompress(http.MaxBytesReader(w, r.Body, e.cfg.MaxRequestBytes),
-		r.Header.Get("Content-Encoding"), e.cfg.MaxRequestBytes)
+		r.Header.Get("Content-Encoding"), e.cfg.MaxRequestBytes, r.ContentLength)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.Is(err, native.ErrTooLarge) || errors.As(err, &mbe):

@@ -34,7 +34,7 @@ func (e *Edge) httpHandler() http.Handler {
 			return
 		}
 		body, err := native.Decompress(http.MaxBytesReader(w, r.Body, e.cfg.MaxRequestBytes),
-			r.Header.Get("Content-Encoding"), e.cfg.MaxRequestBytes)
+			r.Header.Get("Content-Encoding"), e.cfg.MaxRequestBytes, r.ContentLength)
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.Is(err, native.ErrTooLarge) || errors.As(err, &mbe):

@@ -184,7 +184,7 @@ func (e *Edge) readOTLPBody(w http.ResponseWriter, r *http.Request) ([]byte, int
 	if r.ContentLength > limit {
 		return nil, 0, tooLarge(limit)
 	}
-	body, err := native.Decompress(http.MaxBytesReader(w, r.Body, limit), r.Header.Get("Content-Encoding"), limit)
+	body, err := native.Decompress(http.MaxBytesReader(w, r.Body, limit), r.Header.Get("Content-Encoding"), limit, r.ContentLength)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.Is(err, native.ErrTooLarge) || errors.As(err, &mbe):

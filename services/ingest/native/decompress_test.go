@@ -27,14 +27,17 @@ func TestDecompress(t *testing.T) {
 	zipped := gzipped(t, body)
 	f := func(name string, in []byte, enc string, max int64, want string, wantErr error) {
 		t.Helper()
-		got, err := Decompress(bytes.NewReader(in), enc, max)
-		switch {
-		case wantErr != nil && !errors.Is(err, wantErr):
-			t.Errorf("%s: Decompress error = %v, want %v", name, err, wantErr)
-		case wantErr == nil && err != nil:
-			t.Errorf("%s: Decompress error = %v", name, err)
-		case string(got) != want:
-			t.Errorf("%s: Decompress = %d bytes, want %d", name, len(got), len(want))
+		// Without a size hint, with the right one, and with wrong ones.
+		for _, hint := range []int64{-1, int64(len(in)), 1, int64(len(in)) * 100} {
+			got, err := Decompress(bytes.NewReader(in), enc, max, hint)
+			switch {
+			case wantErr != nil && !errors.Is(err, wantErr):
+				t.Errorf("%s, hint %d: Decompress error = %v, want %v", name, hint, err, wantErr)
+			case wantErr == nil && err != nil:
+				t.Errorf("%s, hint %d: Decompress error = %v", name, hint, err)
+			case string(got) != want:
+				t.Errorf("%s, hint %d: Decompress = %d bytes, want %d", name, hint, len(got), len(want))
+			}
 		}
 	}
 	n := int64(len(body))
