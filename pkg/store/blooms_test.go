@@ -274,3 +274,71 @@ func TestTextRangesCoverEarlierRows(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestUpgradeCoversOldRows: a database at migration 5 (search_text stored,
+// no text_blooms) with rows an old writer stored is upgraded by Migrate:
+// the old rows are covered by blooms, new rows get their own, and
+// search_text reads the same as an ALIAS.
+func TestUpgradeCoversOldRows(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, Config{})
+	if err := s.conn.Exec(ctx, migrationsTable); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range Migrations[:5] {
+		if !s.wants(m, 18) {
+			continue
+		}
+		if err := s.conn.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("migration %d: %v", m.Version, err)
+		}
+		if err := s.conn.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) SELECT ?, ?, now()", m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := realisticRows(9, "acme", 1, 200, 100)
+	old[7].Message = "an old frobnicator line"
+	cols, err := newColumns(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := s.conn.PrepareBatch(ctx, insertSQL) // as an old writer: rows, no blooms
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cols.appendTo(batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if ok, err := s.MigrationsApplied(ctx); err != nil || !ok {
+		t.Fatalf("after the upgrade, migrations applied = %v, %v", ok, err)
+	}
+	fresh := realisticRows(10, "acme", 3, 10, 100)
+	for i := range fresh { // hours after the old rows: their chunk covers none
+		fresh[i].Time += int64(3 * time.Hour)
+	}
+	fresh[3].Message = "a new frobnicator line"
+	insert(t, s, fresh)
+	rs, ok, err := s.TextRanges(ctx, "acme", base.Add(-time.Hour), base.Add(5*time.Hour), textbloom.Cond{Needle: "frobnicator"})
+	if err != nil || !ok {
+		t.Fatalf("text ranges: %v, %v", ok, err)
+	}
+	for _, r := range []Row{old[7], fresh[3]} {
+		if sec := r.Time / 1e9; !inRanges(rs, sec) {
+			t.Errorf("row at %d (%q) not covered by %v", sec, r.Message, rs)
+		}
+	}
+	var kind string
+	if err := s.conn.QueryRow(ctx, "SELECT default_kind FROM system.columns WHERE database = currentDatabase() AND table = 'logs' AND name = 'search_text'").Scan(&kind); err != nil || kind != "ALIAS" {
+		t.Fatalf("search_text is %q (%v), want ALIAS", kind, err)
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM logs WHERE search_text LIKE '%frobnicator%'").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows whose search_text holds the word: %d (%v), want 2", n, err)
+	}
+}
