@@ -292,7 +292,7 @@ func TestUpgradeCoversOldRows(t *testing.T) {
 		if err := s.conn.Exec(ctx, m.SQL); err != nil {
 			t.Fatalf("migration %d: %v", m.Version, err)
 		}
-		if err := s.conn.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) SELECT ?, ?, now()", m.Version, m.Name); err != nil {
+		if err := s.recordMigration(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -302,14 +302,7 @@ func TestUpgradeCoversOldRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := s.conn.PrepareBatch(ctx, insertSQL) // as an old writer: rows, no blooms
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cols.appendTo(batch); err != nil {
-		t.Fatal(err)
-	}
-	if err := batch.Send(); err != nil {
+	if err := s.insertRows(ctx, cols, len(old)); err != nil { // as an old writer: rows, no blooms
 		t.Fatal(err)
 	}
 	if err := s.Migrate(ctx); err != nil {

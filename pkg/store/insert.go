@@ -62,6 +62,12 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if err := s.insertBlooms(ctx, rows); err != nil {
 		return err
 	}
+	return s.insertRows(ctx, cols, len(rows))
+}
+
+// insertRows stores n rows, given as columns, in logs: Insert's second
+// INSERT (and, alone, what a writer of a release before the text blooms did).
+func (s *Store) insertRows(ctx context.Context, cols *columns, n int) error {
 	batch, err := s.conn.PrepareBatch(s.writeContext(ctx), insertSQL)
 	if err != nil {
 		return fmt.Errorf("store: prepare insert: %w", err)
@@ -71,7 +77,7 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 		return err
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("store: insert %d rows: %w", len(rows), err)
+		return fmt.Errorf("store: insert %d rows: %w", n, err)
 	}
 	return nil
 }

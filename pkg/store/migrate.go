@@ -124,9 +124,8 @@ GROUP BY tenant_id, hour`,
 		// first. Made an ALIAS by migration 9: the text blooms narrow
 		// searches instead, and storing it cost a third of ClickHouse's
 		// insert CPU and 65% more disk.
-		SQL: "ALTER TABLE logs ADD COLUMN " + SearchTextColumn + " String MATERIALIZED " + SearchTextExpr,
-		Done: "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'logs' AND name = '" +
-			SearchTextColumn + "'",
+		SQL:  "ALTER TABLE logs ADD COLUMN " + SearchTextColumn + " String MATERIALIZED " + SearchTextExpr,
+		Done: searchTextColumnCount,
 	},
 	{
 		Version: 5,
@@ -187,9 +186,8 @@ GROUP BY tenant_id, retention_days, toDate(ts)`,
 		Name:    "search_text as an ALIAS",
 		// Computed when read, no longer stored on insert (see 4). A change
 		// of metadata: parts keep their search_text files until merged.
-		SQL: "ALTER TABLE logs MODIFY COLUMN " + SearchTextColumn + " String ALIAS " + SearchTextExpr,
-		Done: "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'logs' AND name = '" +
-			SearchTextColumn + "' AND default_kind = 'ALIAS'",
+		SQL:  "ALTER TABLE logs MODIFY COLUMN " + SearchTextColumn + " String ALIAS " + SearchTextExpr,
+		Done: searchTextColumnCount + " AND default_kind = 'ALIAS'",
 	},
 }
 
@@ -202,6 +200,11 @@ const (
 		`trace_id, '\n', span_id, '\n', request_id, '\n', exc_type, '\n', exc_message, '\n', exc_stack, '\n', ` +
 		`arrayStringConcat(attr_values, '\n')))`
 )
+
+// searchTextColumnCount counts logs.search_text columns: Done of migration 4
+// (the column exists) and, narrowed to its kind, of 9.
+const searchTextColumnCount = "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'logs' AND name = '" +
+	SearchTextColumn + "'"
 
 // migrationsTable records applied migrations. ReplacingMergeTree: when two
 // processes record the same version at once, the duplicate row is harmless
@@ -237,12 +240,20 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err := s.apply(ctx, m); err != nil {
 			return err
 		}
-		// INSERT ... SELECT: 18.16 never answers an INSERT ... VALUES sent as
-		// a plain query over the native protocol (the driver waits for ever).
-		if err := s.conn.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) SELECT ?, ?, now()", m.Version, m.Name); err != nil {
-			return fmt.Errorf("store: record migration %d: %w", m.Version, err)
+		if err := s.recordMigration(ctx, m); err != nil {
+			return err
 		}
 		s.logger.Info("clickhouse migration applied", "version", m.Version, "name", m.Name, "database", s.cfg.Database)
+	}
+	return nil
+}
+
+// recordMigration records m as applied in schema_migrations.
+func (s *Store) recordMigration(ctx context.Context, m Migration) error {
+	// INSERT ... SELECT: 18.16 never answers an INSERT ... VALUES sent as
+	// a plain query over the native protocol (the driver waits for ever).
+	if err := s.conn.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) SELECT ?, ?, now()", m.Version, m.Name); err != nil {
+		return fmt.Errorf("store: record migration %d: %w", m.Version, err)
 	}
 	return nil
 }

@@ -100,19 +100,15 @@ func probe(gram uint32) uint32 {
 // needleProbes returns the probes of needle's 3-grams, lowered, without
 // repeats; none when needle is shorter than three bytes.
 func needleProbes(needle string) []uint32 {
-	var b Builder
+	var gram uint32
 	seen := map[uint32]bool{}
 	var out []uint32
 	for i := 0; i < len(needle); i++ {
-		c := needle[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b.gram = (b.gram<<8 | uint32(c)) & 0xFFFFFF
+		gram = (gram<<8 | uint32(lower[needle[i]])) & 0xFFFFFF // as Builder.Write
 		if i < 2 {
 			continue
 		}
-		if p := probe(b.gram); !seen[p] {
+		if p := probe(gram); !seen[p] {
 			seen[p] = true
 			out = append(out, p)
 		}

@@ -165,7 +165,8 @@ func (st *stmt) add(sql string, args ...any) {
 func (st *stmt) expr(e lql.Expr) { st.add(e.SQL, e.Args...) }
 
 // from writes FROM and WHERE: the tenant predicate and time range always,
-// as search does, then the query's expression (lql.Query.From).
+// then the query's expression (lql.Query.From), then the narrowing, if any:
+// for aggregations and search positions alike.
 func (st *stmt) from(sc scope) {
 	sql, args := sc.q.From(sc.tenant, sc.from, sc.to)
 	st.add(sql, args...)

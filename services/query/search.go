@@ -123,11 +123,7 @@ func (s *Service) page(ctx context.Context, tenant string, from, to time.Time, a
 func (s *Service) positions(ctx context.Context, tenant string, from, to time.Time, after *cursor, q *lql.Query, narrow string, n int) ([]cursor, error) {
 	st := &stmt{}
 	st.add("SELECT ts_ns, seq, idx")
-	fromSQL, args := q.From(tenant, from, to)
-	st.add(fromSQL, args...)
-	if narrow != "" {
-		st.add(" AND (" + narrow + ")")
-	}
+	st.from(scope{tenant: tenant, from: from, to: to, q: q, narrow: narrow})
 	if after != nil {
 		st.add(" AND (ts_ns < ? OR (ts_ns = ? AND (seq < ? OR (seq = ? AND idx < ?))))",
 			after.tsNs, after.tsNs, after.seq, after.seq, after.idx)
