@@ -70,18 +70,26 @@ func run(n int, addr, dir, db string, reuse bool, runs, batch int, noBlooms bool
 		return err
 	}
 	defer st.Close()
-	// The data ends at the start of this hour, so -reuse finds it in range
-	// for an hour.
+	// A new data set ends at the start of this hour; -reuse measures the
+	// 24 hours the kept one covers.
 	end := time.Now().UTC().Truncate(time.Hour)
-	from := end.Add(-24 * time.Hour)
 	var requestIDs []string
 	if !reuse {
-		if requestIDs, err = fill(ctx, st, n, from, batch); err != nil {
+		if requestIDs, err = fill(ctx, st, n, end.Add(-24*time.Hour), batch); err != nil {
 			return err
 		}
-	} else if requestIDs, err = sampleRequestIDs(ctx, st); err != nil {
-		return err
+	} else {
+		if err := st.Migrate(ctx); err != nil { // the schema of this build
+			return err
+		}
+		if end, err = dataEnd(ctx, st); err != nil {
+			return err
+		}
+		if requestIDs, err = sampleRequestIDs(ctx, st); err != nil {
+			return err
+		}
 	}
+	from := end.Add(-24 * time.Hour)
 	svc, callCtx, err := service(st, query.Config{DisableTextBlooms: noBlooms})
 	if err != nil {
 		return err
@@ -175,6 +183,26 @@ func service(st *store.Store, cfg query.Config) (*query.Service, context.Context
 	svc := query.New(cfg, slog.New(slog.DiscardHandler), &auth.Authenticator{Keys: table, MissWait: -1}, st)
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+full))
 	return svc, ctx, nil
+}
+
+// dataEnd returns the end of a previous run's 24 hours: the hour after its
+// newest row.
+func dataEnd(ctx context.Context, st *store.Store) (time.Time, error) {
+	rows, err := st.Query(ctx, "SELECT max(ts) FROM logs WHERE tenant_id = 'bench0'")
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer rows.Close()
+	var newest time.Time
+	for rows.Next() {
+		if err := rows.Scan(&newest); err != nil {
+			return time.Time{}, err
+		}
+	}
+	if newest.IsZero() || newest.Unix() <= 0 {
+		return time.Time{}, fmt.Errorf("database %s holds no rows of the measured tenant: run without -reuse first", st.Database())
+	}
+	return newest.UTC().Truncate(time.Hour).Add(time.Hour), rows.Err()
 }
 
 // sampleRequestIDs returns request ids of the measured tenant from a
