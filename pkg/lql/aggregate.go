@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/sawmillhq/sawmill/pkg/promoted"
 )
 
 // Agg is one aggregation of a stats or timechart pipe, e.g. count(),
@@ -208,17 +210,11 @@ func GroupSQL(field string) Expr {
 	if col, ok := groupColumns[field]; ok {
 		return Expr{SQL: col}
 	}
-	return Expr{SQL: "attr_values[indexOf(attr_keys, ?)]", Args: []any{field}}
+	if a, ok := promoted.String(field); ok {
+		return Expr{SQL: a.Column()}
+	}
+	return Expr{SQL: promoted.StringValue, Args: []any{field}}
 }
-
-// numValue is the numeric attribute ? of a row; numHas tests that the row
-// has it (the first value counts when a key repeats) with the same indexOf,
-// which ClickHouse then computes once, not has() beside it (5% of a
-// p95-by-path aggregation over 10M rows).
-const (
-	numValue = "num_values[indexOf(num_keys, ?)]"
-	numHas   = "indexOf(num_keys, ?) > 0"
-)
 
 // SQL returns the aggregate expression, a Float64, for use in a SELECT
 // grouped by the caller. rate() compiles to the count: the caller divides by
@@ -233,15 +229,25 @@ func (g Agg) SQL() Expr {
 		if col, ok := groupColumns[f]; ok {
 			return Expr{SQL: "toFloat64(uniqExactIf(" + col + ", " + col + " != ''))"}
 		}
-		return Expr{SQL: "toFloat64(uniqExactIf(attr_values[indexOf(attr_keys, ?)], has(attr_keys, ?)))", Args: []any{f, f}}
+		return Expr{SQL: "toFloat64(uniqExactIf(" + promoted.StringValue + ", has(attr_keys, ?)))", Args: []any{f, f}}
 	}
+	value, has := numericSQL(f)
 	if fn, ok := numericFuncs[g.Func]; ok {
-		return Expr{SQL: "toFloat64(" + fn + "(" + numValue + ", " + numHas + "))", Args: []any{f, f}}
+		return Expr{SQL: "toFloat64(" + fn + "(" + value.SQL + ", " + has.SQL + "))", Args: append(value.Args, has.Args...)}
 	}
 	n, _ := percentile(g.Func)
 	// The level is a number formatted here from 1..99, never query text.
 	level := strconv.FormatFloat(float64(n)/100, 'f', -1, 64)
-	return Expr{SQL: "toFloat64(quantileExactIf(" + level + ")(" + numValue + ", " + numHas + "))", Args: []any{f, f}}
+	return Expr{SQL: "toFloat64(quantileExactIf(" + level + ")(" + value.SQL + ", " + has.SQL + "))", Args: append(value.Args, has.Args...)}
+}
+
+// numericSQL returns the value of the numeric attribute key in a row and
+// the test that the row has it: its promoted column where there is one.
+func numericSQL(key string) (value, has Expr) {
+	if a, ok := promoted.Number(key); ok {
+		return Expr{SQL: "assumeNotNull(" + a.Column() + ")"}, Expr{SQL: "isNotNull(" + a.Column() + ")"}
+	}
+	return Expr{SQL: promoted.NumberValue, Args: []any{key}}, Expr{SQL: promoted.NumberHas, Args: []any{key}}
 }
 
 // PresenceSQL returns, for aggregations that have no value over zero
@@ -252,7 +258,8 @@ func (g Agg) PresenceSQL() (e Expr, ok bool) {
 	if g.ZeroWhenEmpty() {
 		return Expr{}, false
 	}
-	return Expr{SQL: "toFloat64(countIf(" + numHas + "))", Args: []any{g.Field}}, true
+	_, has := numericSQL(g.Field)
+	return Expr{SQL: "toFloat64(countIf(" + has.SQL + "))", Args: has.Args}, true
 }
 
 // ZeroWhenEmpty reports whether the aggregation is 0 over no events (count,

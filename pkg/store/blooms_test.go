@@ -282,29 +282,10 @@ func TestTextRangesCoverEarlierRows(t *testing.T) {
 func TestUpgradeCoversOldRows(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, Config{})
-	if err := s.conn.Exec(ctx, migrationsTable); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range Migrations[:5] {
-		if !s.wants(m, 18) {
-			continue
-		}
-		if err := s.conn.Exec(ctx, m.SQL); err != nil {
-			t.Fatalf("migration %d: %v", m.Version, err)
-		}
-		if err := s.recordMigration(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	migrateTo(t, s, 5)
 	old := realisticRows(9, "acme", 1, 200, 100)
 	old[7].Message = "an old frobnicator line"
-	cols, err := newColumns(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.insertRows(ctx, cols, len(old)); err != nil { // as an old writer: rows, no blooms
-		t.Fatal(err)
-	}
+	insertOld(t, s, old) // as an old writer: rows, no blooms
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
@@ -333,5 +314,39 @@ func TestUpgradeCoversOldRows(t *testing.T) {
 	var n uint64
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM logs WHERE search_text LIKE '%frobnicator%'").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("rows whose search_text holds the word: %d (%v), want 2", n, err)
+	}
+}
+
+// migrateTo brings s's new database to the schema of an earlier release:
+// migrations 1 to version, as Migrate applied them on 18.16.
+func migrateTo(t *testing.T, s *Store, version uint32) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.conn.Exec(ctx, migrationsTable); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range Migrations {
+		if m.Version > version || !s.wants(m, 18) {
+			continue
+		}
+		if err := s.conn.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("migration %d: %v", m.Version, err)
+		}
+		if err := s.recordMigration(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// insertOld stores rows as a writer of an earlier release did: the rows
+// alone, without blooms.
+func insertOld(t *testing.T, s *Store, rows []Row) {
+	t.Helper()
+	cols, err := newColumns(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.insertRows(context.Background(), cols, len(rows)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -36,6 +36,8 @@ import (
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/sawmillhq/sawmill/pkg/promoted"
 )
 
 // The placeholders of the cluster statements, replaced by clusterSQL. Not
@@ -107,6 +109,27 @@ var clusterMigrations = map[uint32][]clusterStmt{
 			Done: mustReplace(Migrations[8].Done, "table = 'logs'", "table = 'logs_local'"),
 		},
 	},
+	10: {
+		{
+			SQL:  mustReplace(Migrations[9].SQL, "ALTER TABLE logs ", "ALTER TABLE $DB.logs_local ON CLUSTER $CLUSTER "),
+			Done: promotedColumnCount("logs_local", promoted10),
+		},
+		// As in 4: the Distributed logs is created again, the new columns
+		// ALIASes there, which the shards answer from logs_local.
+		{SQL: "DROP TABLE IF EXISTS $DB.logs ON CLUSTER $CLUSTER", Done: Migrations[9].Done},
+		{SQL: distributedWithColumns(Migrations[0].SQL, "logs", distributedAliases(promoted10)...)},
+	},
+}
+
+// distributedAliases are the extra columns of the Distributed logs once
+// attrs are promoted: attrs and search_text (4), ALIASes of their
+// expressions, in logs_local's order.
+func distributedAliases(attrs []promoted.Attr) []string {
+	var cols []string
+	for _, p := range attrs {
+		cols = append(cols, p.ColumnDef("ALIAS"))
+	}
+	return append(cols, SearchTextColumn+" String ALIAS "+SearchTextExpr)
 }
 
 // clusterStmt is one statement of a migration in cluster mode; Done, if
@@ -176,7 +199,7 @@ func distributedCreate(table string) string {
 
 // distributedWithColumns is distributedCreate with the column list of a
 // single-node CREATE TABLE of table plus extra columns.
-func distributedWithColumns(create, table, extra string) string {
+func distributedWithColumns(create, table string, extra ...string) string {
 	_, cols, ok := strings.Cut(create, " (\n")
 	if ok {
 		cols, _, ok = strings.Cut(cols, "\n) ENGINE")
@@ -184,7 +207,7 @@ func distributedWithColumns(create, table, extra string) string {
 	if !ok {
 		panic(fmt.Sprintf("store: cluster schema: no column list in %q", create))
 	}
-	return "CREATE TABLE IF NOT EXISTS $DB." + table + " ON CLUSTER $CLUSTER (\n" + cols + ",\n    " + extra + "\n)\n" +
+	return "CREATE TABLE IF NOT EXISTS $DB." + table + " ON CLUSTER $CLUSTER (\n" + cols + ",\n    " + strings.Join(extra, ",\n    ") + "\n)\n" +
 		"ENGINE = Distributed('$CLUSTER', '$DB', '" + table + "_local', cityHash64(tenant_id))"
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/sawmillhq/sawmill/pkg/promoted"
 )
 
 // Migration is one versioned schema change. SQL is a single statement that
@@ -189,6 +191,41 @@ GROUP BY tenant_id, retention_days, toDate(ts)`,
 		SQL:  "ALTER TABLE logs MODIFY COLUMN " + SearchTextColumn + " String ALIAS " + SearchTextExpr,
 		Done: searchTextColumnCount + " AND default_kind = 'ALIAS'",
 	},
+	{
+		Version: 10,
+		Name:    "promoted attribute columns",
+		// Attributes that group-bys and percentiles read often, each in a
+		// column of its own (pkg/promoted), computed on insert
+		// from the arrays. Parts stored before compute them when read, so
+		// they hold the same values; only the speed differs.
+		SQL:  "ALTER TABLE logs " + addPromoted(promoted10),
+		Done: promotedColumnCount("logs", promoted10),
+	},
+}
+
+// promoted10 are the promoted attributes migration 10 adds. A key appended
+// to promoted.Attrs later gets a migration of its own.
+var promoted10 = promoted.Attrs[:4]
+
+// addPromoted is the ADD COLUMN list of an ALTER TABLE logs that adds the
+// columns of attrs: one statement, so they are added together or not at all.
+func addPromoted(attrs []promoted.Attr) string {
+	adds := make([]string, len(attrs))
+	for i, p := range attrs {
+		adds[i] = "ADD COLUMN " + p.ColumnDef("MATERIALIZED")
+	}
+	return strings.Join(adds, ", ")
+}
+
+// promotedColumnCount is a Done query: non-zero once table has the columns
+// of attrs.
+func promotedColumnCount(table string, attrs []promoted.Attr) string {
+	names := make([]string, len(attrs))
+	for i, p := range attrs {
+		names[i] = "'" + p.Column() + "'"
+	}
+	return "SELECT toUInt64(count() = " + strconv.Itoa(len(attrs)) + ") FROM system.columns WHERE database = currentDatabase() AND table = '" +
+		table + "' AND name IN (" + strings.Join(names, ", ") + ")"
 }
 
 // SearchTextColumn and SearchTextExpr define logs.search_text (migrations

@@ -92,6 +92,8 @@ func TestLogsSchema(t *testing.T) {
 		"logger String, trace_id String, span_id String, request_id String, attr_keys Array(String), " +
 		"attr_values Array(String), num_keys Array(String), num_values Array(Float64), exc_type String, " +
 		"exc_message String, exc_stack String, size_bytes UInt32, seq UInt64, idx UInt32, " +
+		"promoted_str_path String MATERIALIZED, promoted_str_http_path String MATERIALIZED, " +
+		"promoted_str_http_route String MATERIALIZED, promoted_num_duration_ms Nullable(Float64) MATERIALIZED, " +
 		"search_text String ALIAS"
 	if strings.Join(got, ", ") != want {
 		t.Fatalf("logs columns:\n got %s\nwant %s", strings.Join(got, ", "), want)

@@ -112,6 +112,9 @@ func genRows(tenant string, seq uint64, seed uint64) []store.Row {
 			if j%5 == 1 {
 				e.Attrs = append(e.Attrs, event.Attr{Key: "region", Value: []string{"eu", "us"}[rng.IntN(2)]})
 			}
+			if j%2 == 0 { // a promoted attribute (pkg/promoted)
+				e.Attrs = append(e.Attrs, event.Attr{Key: "path", Value: fmt.Sprintf("/api/%d", j%3)})
+			}
 			at := t0.Add(time.Duration(m)*time.Minute + time.Duration(rng.Int64N(int64(time.Minute))))
 			add(at, e)
 		}
@@ -404,6 +407,8 @@ func TestAggregate(t *testing.T) {
 		{"acme", "| stats count(), avg(duration_ms), p99(duration_ms), rate() by service", 3},
 		{"acme", "| stats sum(duration_ms), count() by level, host", 5},
 		{"acme", "| stats count() by region", 0},
+		{"acme", "| stats count(), p95(duration_ms), avg(duration), count_distinct(path) by path", 0},
+		{"acme", "| timechart 2m p50(duration_ms), min(duration_ms) by path", 2},
 		{"acme", "-level:debug | stats count_distinct(user_id) by host", 0},
 		{"acme", "nothing-matches | stats count(), avg(duration_ms), sum(duration_ms)", 0},
 		{"acme", "nothing-matches | timechart 1m count(), p50(duration_ms) by level", 0},

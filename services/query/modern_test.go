@@ -30,7 +30,7 @@ func TestModernSQL(t *testing.T) {
 		rows = append(rows, store.Row{Tenant: "acme", RetentionDays: 7, Seq: 1, Idx: uint32(i), Event: event.Event{
 			Time: t0.Add(time.Duration(i) * 29 * time.Second).UnixNano(), Level: []string{"info", "error"}[i%2],
 			Service: services[i%3], Host: fmt.Sprintf("h%d", i%4), Message: []string{"it's ok", `back\slash`, "plain"}[i%3],
-			Attrs:    []event.Attr{{Key: "user_id", Value: fmt.Sprintf("u%d", i%5)}},
+			Attrs:    []event.Attr{{Key: "user_id", Value: fmt.Sprintf("u%d", i%5)}, {Key: "path", Value: fmt.Sprintf("/p%d", i%3)}},
 			NumAttrs: []event.NumAttr{{Key: "duration_ms", Value: float64(i*10) + 0.5}},
 		}})
 	}
@@ -45,9 +45,9 @@ func TestModernSQL(t *testing.T) {
 		if i == len(rows)-1 {
 			sep = ";"
 		}
-		fmt.Fprintf(&b, "('acme', '%s', %d, 7, '%s', %s, '%s', '%s', ['user_id'], ['%s'], ['duration_ms'], [%v])%s\n",
+		fmt.Fprintf(&b, "('acme', '%s', %d, 7, '%s', %s, '%s', '%s', ['user_id', 'path'], ['%s', '%s'], ['duration_ms'], [%v])%s\n",
 			time.Unix(0, r.Time).UTC().Format("2006-01-02 15:04:05"), r.Time, r.Level, inline(t, "?", []any{r.Message}), r.Service, r.Host,
-			r.Attrs[0].Value, r.NumAttrs[0].Value, sep)
+			r.Attrs[0].Value, r.Attrs[1].Value, r.NumAttrs[0].Value, sep)
 	}
 	n := 0
 	for _, text := range []string{
@@ -55,6 +55,7 @@ func TestModernSQL(t *testing.T) {
 		"level:error | stats count(), p95(duration_ms) by service, user_id",
 		`"it's" -"back\\slash" | stats avg(duration_ms) by level`,
 		"-level:debug | stats p95(duration_ms) by level",
+		"| stats count(), p95(duration_ms), avg(duration) by path",
 		"| timechart 1m count(), p90(duration_ms), rate()",
 		"| timechart 5m count(), avg(duration_ms) by service, user_id",
 		"| timechart 2m p50(duration_ms), count_distinct(host) by host",
