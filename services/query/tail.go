@@ -77,8 +77,9 @@ type TailConfig struct {
 	// that the tail's credential is still valid (a revoked key ends its
 	// tails). 0 → 15 s.
 	KeepAlive time.Duration
-	// WriteTimeout bounds one write to an SSE client: a client that accepts
-	// nothing for this long is disconnected. 0 → 1 minute.
+	// WriteTimeout bounds one write to a tail client (SSE or gRPC): a
+	// client that accepts nothing for this long is disconnected, and its
+	// slot freed. 0 → 1 minute.
 	WriteTimeout time.Duration
 }
 
@@ -89,7 +90,7 @@ func (c *TailConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BufferEvents, "tail.buffer-events", 1000, "events buffered per slow tail client before dropping")
 	fs.IntVar(&c.BufferBytes, "tail.buffer-bytes", 4<<20, "bytes buffered per slow tail client before dropping")
 	fs.DurationVar(&c.KeepAlive, "tail.keepalive", 15*time.Second, "interval of SSE keepalive comments and credential re-checks")
-	fs.DurationVar(&c.WriteTimeout, "tail.write-timeout", time.Minute, "disconnect an SSE client that accepts nothing for this long")
+	fs.DurationVar(&c.WriteTimeout, "tail.write-timeout", time.Minute, "disconnect a tail client (SSE or gRPC) that accepts nothing for this long")
 }
 
 // Validate reports a configuration that cannot work.
@@ -184,8 +185,30 @@ func (s *Service) Tail(req *sawmillv1.TailRequest, stream grpc.ServerStreamingSe
 		return nil // the client went away
 	}
 	return sess.run(ctx, func(evs []tailEvent, missed int64) error {
-		return sendTail(stream, evs, missed)
+		return sendWithin(t.cfg.WriteTimeout, func() error { return sendTail(stream, evs, missed) })
 	}, nil)
+}
+
+// errTailStalled ends a tail whose client accepted nothing for the
+// configured WriteTimeout.
+var errTailStalled = apierr.New(apierr.Unavailable, "tail: the client accepted nothing for too long; reconnect to go on")
+
+// sendWithin runs send, a gRPC stream's Send, on a goroutine of its own,
+// giving up with errTailStalled after timeout: Send waits for the client's
+// flow-control window without a deadline, so a client that stops reading
+// would otherwise hold its tail slot until its connection dies. The send
+// goroutine ends once the handler returns and gRPC closes the stream.
+func sendWithin(timeout time.Duration, send func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- send() }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return errTailStalled
+	}
 }
 
 // maxTailMessageBytes keeps each TailResponse well under gRPC's default 4 MiB
@@ -424,7 +447,9 @@ func (s *tailSession) run(ctx context.Context, send func([]tailEvent, int64) err
 			}
 		case <-s.buf.ready:
 			evs, missed := s.buf.take(spare)
-			if err := send(evs, missed); err != nil {
+			if err := send(evs, missed); errors.Is(err, errTailStalled) {
+				return err // evs may still be read: not reused
+			} else if err != nil {
 				return nil
 			}
 			clear(evs) // let the sent events' text go

@@ -586,6 +586,47 @@ func TestTailSlowClient(t *testing.T) {
 	}
 }
 
+// TestTailStalledClient: a client that accepts nothing for WriteTimeout is
+// disconnected, and its slot is free for the next tail at once: gRPC's
+// Send has no deadline of its own, SSE's write has one.
+func TestTailStalledClient(t *testing.T) {
+	for _, tr := range []string{"sse", "grpc"} {
+		t.Run(tr, func(t *testing.T) {
+			e := newTailEnv(t, TailConfig{MaxPerTenant: 1, BufferEvents: 50, WriteTimeout: time.Second})
+			keyA, _ := e.key(tenantA, auth.ScopeQuery)
+			stalled := e.open(tr, keyA, "")
+			defer stalled.close()
+			tl := tailState(t, e)
+			big := strings.Repeat("x", 2000)
+			// The client reads nothing: its socket buffers fill and the
+			// server's write blocks, as long as there are events to write.
+			deadline := time.Now().Add(20 * time.Second)
+			for i := 0; tl.openTails() > 0; i++ {
+				if time.Now().After(deadline) {
+					t.Fatalf("the stalled tail still open after 20 s (%d events dropped)", missedSoFar(tl))
+				}
+				batch := make([]event.Event, 20)
+				for j := range batch {
+					batch[j] = ev("info", "web", fmt.Sprintf("%d-%d %s", i, j, big))
+				}
+				e.publish(tenantA, batch...)
+				time.Sleep(5 * time.Millisecond)
+			}
+			// The gRPC send left blocked ends with the stream.
+			waitFor(t, "no send goroutine left", func() bool {
+				buf := make([]byte, 1<<20)
+				return !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "sendWithin")
+			})
+			next := e.open(tr, keyA, "fresh")
+			defer next.close()
+			e.publish(tenantA, ev("info", "web", "fresh line"))
+			if got := receive(t, next, 1, 10*time.Second); got[0] != "fresh line" {
+				t.Fatalf("the next tail got %q", got)
+			}
+		})
+	}
+}
+
 // missedSoFar reads the drop counter of the node's tails.
 func missedSoFar(t *tailer) int64 { return t.dropped.Load() }
 
