@@ -132,7 +132,12 @@ func (s *Store) insertBlooms(ctx context.Context, rows []Row) error {
 }
 
 // TimeRange is a closed range of whole seconds (Unix time).
-type TimeRange struct{ From, To int64 }
+type TimeRange struct {
+	From, To int64
+	// Rows is how many rows the chunks in the range hold (TextRanges; 0
+	// elsewhere): about what a search narrowed to it reads.
+	Rows int64
+}
 
 // maxTextSeconds is the most seconds TextRanges narrows to: RangesSQL
 // lists them one by one, and the statement must stay well under the
@@ -156,7 +161,7 @@ func (s *Store) TextRanges(ctx context.Context, tenant string, from, to time.Tim
 	if !ok {
 		return nil, false, nil
 	}
-	rows, err := s.Query(ctx, "SELECT min_ts, max_ts FROM text_blooms WHERE tenant_id = ? AND max_ts >= toDateTime(?) AND min_ts <= toDateTime(?) AND (bloom = '' OR "+test+") LIMIT "+strconv.Itoa(maxTextChunks+1),
+	rows, err := s.Query(ctx, "SELECT min_ts, max_ts, rows FROM text_blooms WHERE tenant_id = ? AND max_ts >= toDateTime(?) AND min_ts <= toDateTime(?) AND (bloom = '' OR "+test+") LIMIT "+strconv.Itoa(maxTextChunks+1),
 		tenant, from.Unix(), to.Unix())
 	if err != nil {
 		return nil, false, fmt.Errorf("store: read text blooms: %w", err)
@@ -164,10 +169,11 @@ func (s *Store) TextRanges(ctx context.Context, tenant string, from, to time.Tim
 	defer rows.Close()
 	for rows.Next() {
 		var lo, hi time.Time
-		if err := rows.Scan(&lo, &hi); err != nil {
+		var n uint32
+		if err := rows.Scan(&lo, &hi, &n); err != nil {
 			return nil, false, fmt.Errorf("store: scan text blooms: %w", err)
 		}
-		ranges = append(ranges, TimeRange{lo.Unix(), hi.Unix()})
+		ranges = append(ranges, TimeRange{From: lo.Unix(), To: hi.Unix(), Rows: int64(n)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, false, fmt.Errorf("store: read text blooms: %w", err)
@@ -193,6 +199,7 @@ func mergeRanges(rs []TimeRange) []TimeRange {
 	for _, r := range rs {
 		if n := len(out); n > 0 && r.From <= out[n-1].To+1 {
 			out[n-1].To = max(out[n-1].To, r.To)
+			out[n-1].Rows += r.Rows
 			continue
 		}
 		out = append(out, r)

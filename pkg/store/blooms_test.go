@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,35 @@ func TestTextRanges(t *testing.T) {
 		}
 	}
 	checkBloomSQL(t, s, rng, all)
+}
+
+// TestTextRangesRows: each range counts the rows of the chunks in it,
+// overlapping chunks merged into one range with their sum.
+func TestTextRangesRows(t *testing.T) {
+	ctx := context.Background()
+	s := migratedStore(t)
+	batch := func(seed uint64, n int, start, span time.Duration) []Row {
+		rows := realisticRows(seed, "acme", seed, n, n)
+		for i := range rows {
+			rows[i].Time = base.Add(start + span*time.Duration(i)/time.Duration(n)).UnixNano()
+		}
+		return rows
+	}
+	insert(t, s, batch(1, 300, 0, 10*time.Minute))            // one chunk
+	insert(t, s, batch(2, 50, 5*time.Minute, 10*time.Minute)) // overlaps it
+	insert(t, s, batch(3, 1500, 2*time.Hour, 30*time.Minute)) // two chunks, 1024 and 476 rows
+	insert(t, s, batch(4, 20, 5*time.Hour, 20*time.Second))   // apart
+	ranges, ok, err := s.TextRanges(ctx, "acme", base, base.Add(6*time.Hour), textbloom.Cond{Needle: "production"})
+	if err != nil || !ok {
+		t.Fatalf("TextRanges: %v, %v", ok, err)
+	}
+	var got []int64
+	for _, r := range ranges {
+		got = append(got, r.Rows)
+	}
+	if want := []int64{350, 1500, 20}; !slices.Equal(got, want) {
+		t.Fatalf("rows per range %v (%v), want %v", got, ranges, want)
+	}
 }
 
 func asciiLowered(s string) string {

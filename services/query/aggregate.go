@@ -320,7 +320,7 @@ func (s *Service) analyse(ctx context.Context, sc scope, a *lql.Analysis, limit 
 	if err != nil {
 		return nil, err
 	}
-	if sc.narrow, err = s.narrow(ctx, sc.tenant, sc.from, sc.to, sc.q); err != nil {
+	if sc.narrow, _, err = s.narrow(ctx, sc.tenant, sc.from, sc.to, sc.q); err != nil {
 		return nil, err
 	}
 	if a.Interval > 0 {

@@ -13,21 +13,25 @@ import (
 // for a rare term then reads the few time ranges whose chunks may hold it,
 // not the whole range. "" when there is nothing to narrow by (no text
 // condition, a common one, or Config.DisableTextBlooms); "0" when no row
-// can match.
-func (s *Service) narrow(ctx context.Context, tenant string, from, to time.Time, q *lql.Query) (string, error) {
+// can match. rows is how many rows the condition leaves to read (0 when
+// cond is "").
+func (s *Service) narrow(ctx context.Context, tenant string, from, to time.Time, q *lql.Query) (cond string, rows int64, err error) {
 	if s.cfg.DisableTextBlooms {
-		return "", nil
+		return "", 0, nil
 	}
-	cond, ok := q.TextCond()
+	tc, ok := q.TextCond()
 	if !ok {
-		return "", nil
+		return "", 0, nil
 	}
-	ranges, ok, err := s.store.TextRanges(ctx, tenant, from, to, cond)
+	ranges, ok, err := s.store.TextRanges(ctx, tenant, from, to, tc)
 	if err != nil {
-		return "", queryError(ctx, err)
+		return "", 0, queryError(ctx, err)
 	}
 	if !ok {
-		return "", nil
+		return "", 0, nil
 	}
-	return store.RangesSQL(ranges), nil
+	for _, r := range ranges {
+		rows += r.Rows
+	}
+	return store.RangesSQL(ranges), rows, nil
 }

@@ -157,37 +157,77 @@ func TestPaginationAcrossWindows(t *testing.T) {
 		rows = append(rows, store.Row{Tenant: "acme", RetentionDays: 7, Seq: 9, Idx: uint32(i), Event: e})
 	}
 	f := newFixture(t, rows)
-	slices.SortFunc(rows, func(a, b store.Row) int { return rowLess(b, a) })
 	for _, c := range []struct {
 		query string
 		limit int32
 	}{{"", 97}, {"level:error", 13}, {"level:error", 1000}, {"", 25}} {
-		q, err := lql.Parse(c.query)
+		checkPages(t, f, rows, c.query, c.limit)
+	}
+}
+
+// TestPaginationNarrowed pages through words the text blooms narrow to a
+// few chunks, among thousands of rows in clumps of equal timestamps: from
+// one statement of whole rows, and from positions first.
+func TestPaginationNarrowed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var rows []store.Row
+	for i := range 4000 {
+		tenant := []string{"acme", "acme", "acme", "globex"}[i%4]
+		at := t0.Add(time.Duration(rng.IntN(900)*3) * time.Second) // 45 minutes, ~4 rows a second
+		msg := fmt.Sprintf("%s %d", tenant, i)
+		if i%9 == 0 {
+			msg += " needle"
+		}
+		if i%500 == 0 {
+			msg += " rarest"
+		}
+		e := event.Event{Time: at.UnixNano(), Level: []string{"info", "error"}[rng.IntN(2)], Message: msg}
+		rows = append(rows, store.Row{Tenant: tenant, RetentionDays: 7, Seq: uint64(1 + i/1000), Idx: uint32(i), Event: e})
+	}
+	f := newFixture(t, rows)
+	defer func(n int64) { maxOneStatementRows = n }(maxOneStatementRows)
+	for _, one := range []int64{1e6, 0} {
+		maxOneStatementRows = one
+		for _, c := range []struct {
+			query string
+			limit int32
+		}{{"needle", 13}, {"needle level:error", 5}, {"rarest", 2}, {"rarest OR needle", 50}, {"needle -level:error", 100}} {
+			checkPages(t, f, rows, c.query, c.limit)
+		}
+	}
+}
+
+// checkPages pages through acme's rows matching query, limit at a time, and
+// checks the concatenated pages are exactly those rows, newest first.
+func checkPages(t *testing.T, f *fixture, rows []store.Row, query string, limit int32) {
+	t.Helper()
+	q, err := lql.Parse(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sorted := slices.Clone(rows)
+	slices.SortFunc(sorted, func(a, b store.Row) int { return rowLess(b, a) })
+	var want []string
+	for _, r := range sorted {
+		if r.Tenant == "acme" && q.Match(&r.Event) {
+			want = append(want, idOf(r))
+		}
+	}
+	var got []string
+	cur := ""
+	for {
+		resp, err := f.svc.Search(f.ctx("acme"), &sawmillv1.SearchRequest{Query: query, From: ts(t0), To: ts(t0.Add(6 * time.Hour)), Limit: limit, Cursor: cur})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var want []string
-		for _, r := range rows {
-			if r.Tenant == "acme" && q.Match(&r.Event) {
-				want = append(want, idOf(r))
-			}
+		got = append(got, ids(resp.Events)...)
+		if resp.NextCursor == "" {
+			break
 		}
-		var got []string
-		cur := ""
-		for {
-			resp, err := f.svc.Search(f.ctx("acme"), &sawmillv1.SearchRequest{Query: c.query, From: ts(t0), To: ts(t0.Add(6 * time.Hour)), Limit: c.limit, Cursor: cur})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, ids(resp.Events)...)
-			if resp.NextCursor == "" {
-				break
-			}
-			cur = resp.NextCursor
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("%q limit %d: %d rows paged, want %d (first difference at %d)", c.query, c.limit, len(got), len(want),
-				slices.IndexFunc(got, func(s string) bool { return !slices.Contains(want, s) }))
-		}
+		cur = resp.NextCursor
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%q limit %d (one statement up to %d rows): %d rows paged, want %d (first difference at %d)", query, limit, maxOneStatementRows, len(got), len(want),
+			slices.IndexFunc(got, func(s string) bool { return !slices.Contains(want, s) }))
 	}
 }

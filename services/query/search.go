@@ -84,15 +84,27 @@ const firstWindow = time.Hour
 // It finds the positions first, reading only the columns the query tests,
 // newest window first; then it reads whole rows for those positions only
 // (late materialisation: messages, attributes and stacks of rows that do
-// not make the page are never read).
+// not make the page are never read). A search the text blooms narrow to
+// few rows reads them whole in one statement.
 func (s *Service) page(ctx context.Context, tenant string, from, to time.Time, after *cursor, q *lql.Query, limit int) ([]store.StoredEvent, bool, error) {
 	end := to
 	if after != nil && after.tsNs < end.UnixNano() {
 		end = time.Unix(0, after.tsNs+1)
 	}
-	narrow, err := s.narrow(ctx, tenant, from, end, q)
+	narrow, candidates, err := s.narrow(ctx, tenant, from, end, q)
 	if err != nil || narrow == "0" {
 		return nil, false, err
+	}
+	if narrow != "" && candidates <= maxOneStatementRows {
+		st := &stmt{}
+		st.add("SELECT " + store.EventColumns)
+		st.from(scope{tenant: tenant, from: from, to: end, q: q, narrow: narrow})
+		st.newestAfter(after)
+		evs, err := s.events(ctx, st, limit+1)
+		if err != nil {
+			return nil, false, err
+		}
+		return evs[:min(len(evs), limit)], len(evs) > limit, nil
 	}
 	var pos []cursor
 	// Narrowed, the range is read in one go: the newest window would only
@@ -117,6 +129,24 @@ func (s *Service) page(ctx context.Context, tenant string, from, to time.Time, a
 	return evs, more, err
 }
 
+// maxOneStatementRows is the most rows a narrowed search reads in one
+// statement of whole rows instead of positions first (page). Whole rows
+// cost ~0.5 µs a row more to read than the text columns a query tests
+// (18.16 here), while the second statement reads a granule of whole rows
+// per hit, ~0.1 s for a page of 100 scattered hits: the one statement
+// wins below ~200,000 rows (a rare term over 10M rows: 0.27 -> 0.20 s).
+var maxOneStatementRows int64 = 150_000 // a variable for tests
+
+// newestAfter adds the condition that rows come after the cursor, if any, in
+// search order (newest first), and that order.
+func (st *stmt) newestAfter(c *cursor) {
+	if c != nil {
+		st.add(" AND (ts_ns < ? OR (ts_ns = ? AND (seq < ? OR (seq = ? AND idx < ?))))",
+			c.tsNs, c.tsNs, c.seq, c.seq, c.idx)
+	}
+	st.add(" ORDER BY ts_ns DESC, seq DESC, idx DESC")
+}
+
 // positions returns the positions of the newest n matching rows in [from,
 // to) (after the cursor, if any), newest first; narrow is Service.narrow's
 // condition, if any.
@@ -124,11 +154,8 @@ func (s *Service) positions(ctx context.Context, tenant string, from, to time.Ti
 	st := &stmt{}
 	st.add("SELECT ts_ns, seq, idx")
 	st.from(scope{tenant: tenant, from: from, to: to, q: q, narrow: narrow})
-	if after != nil {
-		st.add(" AND (ts_ns < ? OR (ts_ns = ? AND (seq < ? OR (seq = ? AND idx < ?))))",
-			after.tsNs, after.tsNs, after.seq, after.seq, after.idx)
-	}
-	st.add(" ORDER BY ts_ns DESC, seq DESC, idx DESC LIMIT " + strconv.Itoa(n))
+	st.newestAfter(after)
+	st.add(" LIMIT " + strconv.Itoa(n))
 	rows, err := s.store.Query(ctx, st.b.String(), st.args...)
 	if err != nil {
 		return nil, queryError(ctx, err)
