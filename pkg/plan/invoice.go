@@ -121,13 +121,12 @@ func ComputeInvoice(segs []Segment, events, bytes int64) Invoice {
 			UnitCents:   s.Plan.PriceCents,
 			AmountCents: mulDivCeil(s.Plan.PriceCents, secs, period),
 		})
-		inv.IncludedEvents += mulDivCeil(s.Plan.MonthlyEvents, secs, period)
-		inv.IncludedBytes += mulDivCeil(s.Plan.MonthlyBytes, secs, period)
 		if len(names) == 0 || names[len(names)-1] != s.Plan.Name {
 			names = append(names, s.Plan.Name)
 		}
 	}
 	inv.Plan = strings.Join(names, "→")
+	inv.IncludedEvents, inv.IncludedBytes = Included(segs)
 	last := segs[len(segs)-1].Plan
 	extraEvents := max(events-inv.IncludedEvents, 0)
 	extraBytes := max(bytes-inv.IncludedBytes, 0)
@@ -150,6 +149,27 @@ func ComputeInvoice(segs []Segment, events, bytes int64) Invoice {
 		inv.TotalCents += l.AmountCents
 	}
 	return inv
+}
+
+// Included is the volume included in a period spent on segs (see
+// Segments): each segment includes its plan's monthly events and bytes pro
+// rata by seconds of the period, rounded up to a whole event or byte (in
+// the customer's favour). ComputeInvoice bills usage beyond it, and the
+// quota keeper enforces it, so a mid-period plan change moves both alike.
+func Included(segs []Segment) (events, bytes int64) {
+	if len(segs) == 0 {
+		return 0, 0
+	}
+	period := int64(segs[len(segs)-1].To.Sub(segs[0].From) / time.Second)
+	if period <= 0 {
+		return 0, 0
+	}
+	for _, s := range segs {
+		secs := int64(s.To.Sub(s.From) / time.Second)
+		events += mulDivCeil(s.Plan.MonthlyEvents, secs, period)
+		bytes += mulDivCeil(s.Plan.MonthlyBytes, secs, period)
+	}
+	return events, bytes
 }
 
 // Proration describes, for a person, how ComputeInvoice will bill segs:

@@ -186,11 +186,19 @@ func (q *quotaKeeper) publish(ctx context.Context) {
 			p = q.s.plans.DefaultPlan()
 		}
 		start, end := plan.Period(t.CreatedAt, now)
+		// What the period includes, prorated over the plans it is spent on,
+		// as its invoice will bill it.
+		eventsLimit, bytesLimit := p.MonthlyEvents, p.MonthlyBytes
+		if segs, err := q.s.segments(t, start, end); err != nil {
+			q.s.log.Warn("quota: plan history, using the current plan's full limits", "tenant", id, "err", err)
+		} else {
+			eventsLimit, bytesLimit = plan.Included(segs)
+		}
 		st := quota.State{
 			TenantID: id, Plan: p.Name, PeriodStart: start, PeriodEnd: end,
 			EventsUsed:  max(u.stored.Events+u.since.Events, u.reported.Events),
 			BytesUsed:   max(u.stored.Bytes+u.since.Bytes, u.reported.Bytes),
-			EventsLimit: p.MonthlyEvents, BytesLimit: p.MonthlyBytes, HardCap: p.HardCap,
+			EventsLimit: eventsLimit, BytesLimit: bytesLimit, HardCap: p.HardCap,
 			EventsPerSecond: p.EventsPerSecond, BytesPerSecond: p.BytesPerSecond,
 			OverageCentsPerMillionEvents: p.OverageCentsPerMillionEvents, OverageCentsPerGB: p.OverageCentsPerGB,
 			SpendCapCents: t.SpendCapCents,

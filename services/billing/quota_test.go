@@ -91,3 +91,46 @@ func TestQuotaWarningsStored(t *testing.T) {
 		t.Fatalf("warnings %v, want [80 100]", levels)
 	}
 }
+
+// After a mid-period plan change the quota is the period's prorated
+// included volume, as the invoice bills it, not the new plan's monthly
+// volume: a team tenant that moves to free halfway through a period has
+// half of each included, hard-capped by free, so 30M events already used
+// are within it, and 53M are over.
+func TestQuotaProratedAfterPlanChange(t *testing.T) {
+	r := newLifecycleRig(t, "")
+	ctx := context.Background()
+	start := time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC) // periods anchored at the 15th
+	half := start.Add(15 * 24 * time.Hour)                 // of a 30-day period
+	now := half.Add(time.Hour)
+	r.svc.SetClock(func() time.Time { return now })
+	dir := tenant.NewDirectory()
+	tn := tenant.Tenant{ID: "tp", Plan: "free", RetentionDays: 7, CreatedAt: time.Date(2026, 3, 15, 9, 0, 0, 0, time.UTC),
+		PlanChanges: []tenant.PlanChange{{From: "team", To: "free", At: half}}}
+	b, _ := json.Marshal(tn)
+	dir.Apply(tn.ID, b, false)
+	q := newQuotaKeeper(r.svc, QuotaConfig{}, dir)
+	wantEvents := int64(100_000_000/2 + 5_000_000/2) // team's and free's monthly events, half each
+	wantBytes := int64(100<<30/2 + 5<<30/2)
+	for _, c := range []struct {
+		used int64
+		over bool
+	}{{30_000_000, false}, {23_000_000, true}} {
+		q.report(quota.Report{Edge: "e1", Deltas: map[string]quota.Delta{"tp": {Events: c.used}}})
+		q.publish(ctx)
+		e, err := r.bus.Quotas.Get(ctx, "tp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st quota.State
+		if err := json.Unmarshal(e.Value(), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.EventsLimit != wantEvents || st.BytesLimit != wantBytes || !st.HardCap || st.Plan != "free" {
+			t.Fatalf("state %+v: want limits %d events, %d bytes, hard-capped free", st, wantEvents, wantBytes)
+		}
+		if over := st.EventsUsed >= st.EventsLimit; over != c.over {
+			t.Fatalf("%d events used of %d: over = %v, want %v", st.EventsUsed, st.EventsLimit, over, c.over)
+		}
+	}
+}
