@@ -100,6 +100,7 @@ func (s *Service) page(ctx context.Context, tenant string, from, to time.Time, a
 		st.add("SELECT " + store.EventColumns)
 		st.from(scope{tenant: tenant, from: from, to: end, q: q, narrow: narrow})
 		st.newestAfter(after)
+		st.add(" LIMIT " + strconv.Itoa(limit+1))
 		evs, err := s.events(ctx, st, limit+1)
 		if err != nil {
 			return nil, false, err
