@@ -135,7 +135,8 @@ func (s *Store) insertBlooms(ctx context.Context, rows []Row) error {
 type TimeRange struct {
 	From, To int64
 	// Rows is how many rows the chunks in the range hold (TextRanges; 0
-	// elsewhere): about what a search narrowed to it reads.
+	// elsewhere). A search narrowed to the range reads them, and the rows
+	// of other chunks (other inserts) in the same seconds.
 	Rows int64
 }
 

@@ -13,8 +13,9 @@ import (
 // for a rare term then reads the few time ranges whose chunks may hold it,
 // not the whole range. "" when there is nothing to narrow by (no text
 // condition, a common one, or Config.DisableTextBlooms); "0" when no row
-// can match. rows is how many rows the condition leaves to read (0 when
-// cond is "").
+// can match. rows is how many rows the chunks that may match hold (0 when
+// cond is ""): what the condition leaves to read when inserts do not
+// overlap in time, a fraction of it when they do.
 func (s *Service) narrow(ctx context.Context, tenant string, from, to time.Time, q *lql.Query) (cond string, rows int64, err error) {
 	if s.cfg.DisableTextBlooms {
 		return "", 0, nil

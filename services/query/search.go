@@ -130,8 +130,9 @@ func (s *Service) page(ctx context.Context, tenant string, from, to time.Time, a
 	return evs, more, err
 }
 
-// maxOneStatementRows is the most rows a narrowed search reads in one
-// statement of whole rows instead of positions first (page). Whole rows
+// maxOneStatementRows is the most rows the matching chunks of a narrowed
+// search may hold for it to read whole rows in one statement instead of
+// positions first (page). Whole rows
 // cost ~0.5 µs a row more to read than the text columns a query tests
 // (18.16 here), while the second statement reads a granule of whole rows
 // per hit, ~0.1 s for a page of 100 scattered hits: the one statement
