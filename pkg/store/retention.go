@@ -81,13 +81,22 @@ WHERE database = ? AND table = ? AND active`, s.cfg.Database, s.logsData())
 // partition that does not exist is not an error.
 func (s *Store) DropLogPartition(ctx context.Context, p Partition) error {
 	// DROP PARTITION takes no bound parameters; p.String() holds only
-	// formatted numbers. The blooms of the day first: a failure in between
-	// leaves rows without blooms otherwise (blooms.go).
-	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+s.bloomsData()+s.onCluster()+" DROP PARTITION "+p.String()); err != nil {
-		return fmt.Errorf("store: drop text_blooms partition %s: %w", p, err)
-	}
-	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+s.logsData()+s.onCluster()+" DROP PARTITION "+p.String()); err != nil {
+	// formatted numbers.
+	if err := s.alterLogData(ctx, "DROP PARTITION "+p.String()); err != nil {
 		return fmt.Errorf("store: drop partition %s: %w", p, err)
+	}
+	return nil
+}
+
+// alterLogData runs ALTER TABLE ... action (with args) on the tables that
+// hold log data, text_blooms first and then logs (their local tables ON
+// CLUSTER in cluster mode): a failure in between then leaves blooms
+// without rows, which is harmless, never rows without blooms (blooms.go).
+func (s *Store) alterLogData(ctx context.Context, action string, args ...any) error {
+	for _, table := range []string{s.bloomsData(), s.logsData()} {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+table+s.onCluster()+" "+action, args...); err != nil {
+			return fmt.Errorf("%s: %w", table, err)
+		}
 	}
 	return nil
 }
@@ -103,10 +112,7 @@ func (s *Store) DeleteTenantLogs(ctx context.Context, tenantID string) error {
 	if tenantID == "" {
 		return fmt.Errorf("store: delete tenant logs: empty tenant id")
 	}
-	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+s.bloomsData()+s.onCluster()+" DELETE WHERE tenant_id = ?", tenantID); err != nil {
-		return fmt.Errorf("store: delete tenant blooms: %w", err)
-	}
-	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+s.logsData()+s.onCluster()+" DELETE WHERE tenant_id = ?", tenantID); err != nil {
+	if err := s.alterLogData(ctx, "DELETE WHERE tenant_id = ?", tenantID); err != nil {
 		return fmt.Errorf("store: delete tenant logs: %w", err)
 	}
 	return nil
