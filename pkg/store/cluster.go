@@ -112,7 +112,7 @@ var clusterMigrations = map[uint32][]clusterStmt{
 	10: {
 		{
 			SQL:  mustReplace(Migrations[9].SQL, "ALTER TABLE logs ", "ALTER TABLE $DB.logs_local ON CLUSTER $CLUSTER "),
-			Done: promotedColumnCount("logs_local", promoted10),
+			Done: columnsExist("logs_local", promoted10Columns...),
 		},
 		// As in 4: the Distributed logs is created again, the new columns
 		// ALIASes there, which the shards answer from logs_local.

@@ -127,7 +127,7 @@ GROUP BY tenant_id, hour`,
 		// searches instead, and storing it cost a third of ClickHouse's
 		// insert CPU and 65% more disk.
 		SQL:  "ALTER TABLE logs ADD COLUMN " + SearchTextColumn + " String MATERIALIZED " + SearchTextExpr,
-		Done: searchTextColumnCount,
+		Done: searchTextExists,
 	},
 	{
 		Version: 5,
@@ -189,7 +189,7 @@ GROUP BY tenant_id, retention_days, toDate(ts)`,
 		// Computed when read, no longer stored on insert (see 4). A change
 		// of metadata: parts keep their search_text files until merged.
 		SQL:  "ALTER TABLE logs MODIFY COLUMN " + SearchTextColumn + " String ALIAS " + SearchTextExpr,
-		Done: searchTextColumnCount + " AND default_kind = 'ALIAS'",
+		Done: searchTextExists + " AND default_kind = 'ALIAS'",
 	},
 	{
 		Version: 10,
@@ -199,7 +199,7 @@ GROUP BY tenant_id, retention_days, toDate(ts)`,
 		// from the arrays. Parts stored before compute them when read, so
 		// they hold the same values; only the speed differs.
 		SQL:  "ALTER TABLE logs " + addPromoted(promoted10),
-		Done: promotedColumnCount("logs", promoted10),
+		Done: columnsExist("logs", promoted10Columns...),
 	},
 }
 
@@ -217,15 +217,24 @@ func addPromoted(attrs []promoted.Attr) string {
 	return strings.Join(adds, ", ")
 }
 
-// promotedColumnCount is a Done query: non-zero once table has the columns
-// of attrs.
-func promotedColumnCount(table string, attrs []promoted.Attr) string {
-	names := make([]string, len(attrs))
-	for i, p := range attrs {
-		names[i] = "'" + p.Column() + "'"
+// promoted10Columns are the columns of promoted10.
+var promoted10Columns = func() []string {
+	names := make([]string, len(promoted10))
+	for i, p := range promoted10 {
+		names[i] = p.Column()
 	}
-	return "SELECT toUInt64(count() = " + strconv.Itoa(len(attrs)) + ") FROM system.columns WHERE database = currentDatabase() AND table = '" +
-		table + "' AND name IN (" + strings.Join(names, ", ") + ")"
+	return names
+}()
+
+// columnsExist is a Done query: non-zero once table has every column of
+// names (in the Store's database). Names are identifiers of our schema.
+func columnsExist(table string, names ...string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = "'" + n + "'"
+	}
+	return "SELECT toUInt64(count() = " + strconv.Itoa(len(names)) + ") FROM system.columns WHERE database = currentDatabase() AND table = '" +
+		table + "' AND name IN (" + strings.Join(quoted, ", ") + ")"
 }
 
 // SearchTextColumn and SearchTextExpr define logs.search_text (migrations
@@ -238,10 +247,9 @@ const (
 		`arrayStringConcat(attr_values, '\n')))`
 )
 
-// searchTextColumnCount counts logs.search_text columns: Done of migration 4
-// (the column exists) and, narrowed to its kind, of 9.
-const searchTextColumnCount = "SELECT count() FROM system.columns WHERE database = currentDatabase() AND table = 'logs' AND name = '" +
-	SearchTextColumn + "'"
+// searchTextExists is Done of migration 4 (logs.search_text exists) and,
+// narrowed to its kind, of 9.
+var searchTextExists = columnsExist("logs", SearchTextColumn)
 
 // migrationsTable records applied migrations. ReplacingMergeTree: when two
 // processes record the same version at once, the duplicate row is harmless
