@@ -57,8 +57,7 @@ func (b *Builder) Write(s string) {
 	// otherwise make the compiler reload and store them every byte.
 	gram, n, bits, mask := b.gram, b.n, b.bits, b.mask
 	for i := 0; i < len(s); i++ {
-		// A table, not a branch: mixed case mispredicts.
-		gram = (gram<<8 | uint32(lower[s[i]])) & 0xFFFFFF
+		gram = shift(gram, s[i])
 		if n < 2 {
 			n++
 			continue
@@ -67,6 +66,13 @@ func (b *Builder) Write(s string) {
 		bits[p>>3] |= 1 << (p & 7)
 	}
 	b.gram, b.n = gram, n
+}
+
+// shift returns the 3-gram that ends with c, after the one that ended
+// before it: Builder.Write and needleProbes must agree on it.
+func shift(gram uint32, c byte) uint32 {
+	// A table, not a branch: mixed case mispredicts.
+	return (gram<<8 | uint32(lower[c])) & 0xFFFFFF
 }
 
 // lower maps a byte to itself with ASCII letters lowered, as ClickHouse's
@@ -104,7 +110,7 @@ func needleProbes(needle string) []uint32 {
 	seen := map[uint32]bool{}
 	var out []uint32
 	for i := 0; i < len(needle); i++ {
-		gram = (gram<<8 | uint32(lower[needle[i]])) & 0xFFFFFF // as Builder.Write
+		gram = shift(gram, needle[i])
 		if i < 2 {
 			continue
 		}
