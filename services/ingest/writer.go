@@ -45,8 +45,10 @@ type WriterConfig struct {
 	// BatchRows flushes once this many rows are held. 0 → 150,000: at high
 	// rates ClickHouse spends a quarter less CPU on three times fewer,
 	// larger parts (fewer merges) than at 50,000 (bench/loadgen at 150k
-	// events/s: 4.1 vs 5.0-5.8 CPU-s per million events), for about 200 MB
-	// more writer memory at the peak. At low rates BatchWait flushes first.
+	// events/s: 4.1 vs 5.0-5.8 CPU-s per million events), for ~1 GiB more
+	// process memory at GOGC=300 (`sawmill dev` RSS 2.0-2.5 against
+	// 1.1-1.5 GiB; docs/operations.md). At low rates BatchWait flushes
+	// first.
 	BatchRows int
 	// BatchWait flushes what is held after this long. 0 → 1s.
 	BatchWait time.Duration
