@@ -185,13 +185,16 @@ func run(o options) error {
 			defer wg.Done()
 			g := &generator{djangolog.NewGenerator(int64(w))}
 			var buf bytes.Buffer
-			var pre [][]byte
-			for range o.pregen {
+			generate := func() []byte { // one NDJSON batch, in buf
 				buf.Reset()
 				for range o.batch {
 					g.Line(&buf)
 				}
-				pre = append(pre, bytes.Clone(buf.Bytes()))
+				return buf.Bytes()
+			}
+			var pre [][]byte
+			for range o.pregen {
+				pre = append(pre, bytes.Clone(generate()))
 			}
 			var every time.Duration // between this worker's batches
 			if o.rate > 0 {
@@ -217,16 +220,13 @@ func run(o options) error {
 						return
 					}
 				} else {
+					var body []byte
 					if len(pre) > 0 {
-						buf.Reset()
-						buf.Write(pre[i%len(pre)])
+						body = pre[i%len(pre)]
 					} else {
-						buf.Reset()
-						for range o.batch {
-							g.Line(&buf)
-						}
+						body = generate()
 					}
-					n, size = postNDJSON(client, base, key, w, i, buf.Bytes())
+					n, size = postNDJSON(client, base, key, w, i, body)
 				}
 				d := time.Since(t0)
 				accepted.Add(n)
