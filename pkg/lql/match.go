@@ -73,14 +73,18 @@ func compileAll(ns []Node) []matcher {
 // termMatcher: the needle is in a text column or an attribute value.
 type termMatcher struct{ n needle }
 
-func (m termMatcher) match(e *event.Event) bool {
+func (m termMatcher) match(e *event.Event) bool { return anyText(e, m.n.in) }
+
+// anyText reports whether test holds for one of the texts a bare term
+// searches: the text columns and the attribute values.
+func anyText(e *event.Event, test func(string) bool) bool {
 	for _, col := range textColumns {
-		if m.n.in(col.get(e)) {
+		if test(col.get(e)) {
 			return true
 		}
 	}
 	for _, a := range e.Attrs {
-		if m.n.in(a.Value) {
+		if test(a.Value) {
 			return true
 		}
 	}
@@ -218,19 +222,7 @@ func (g *glob) MatchString(h string) bool {
 // anyRegexMatcher: a text column or an attribute value matches.
 type anyRegexMatcher struct{ re textTest }
 
-func (m anyRegexMatcher) match(e *event.Event) bool {
-	for _, col := range textColumns {
-		if m.re.MatchString(col.get(e)) {
-			return true
-		}
-	}
-	for _, a := range e.Attrs {
-		if m.re.MatchString(a.Value) {
-			return true
-		}
-	}
-	return false
-}
+func (m anyRegexMatcher) match(e *event.Event) bool { return anyText(e, m.re.MatchString) }
 
 type regexMatcher struct {
 	get func(*event.Event) string
